@@ -1,0 +1,265 @@
+"""Tests of qwem.counting that are awkward in a notebook: fault injection (a run killed after chunk 2
+resumes from its checkpoint), corrupt and mismatched caches, thread counts."""
+import json, warnings
+from pathlib import Path
+
+import numba
+import numpy as np
+import pytest
+
+import qwem.counting as qc
+from qwem.counting import (CacheError, CooccurrenceCounts, brute_force_counts, cooccurrence_counts,
+                           count_corpus, random_stream)
+
+
+class FakeStream:
+    "Duck-typed stand-in for qwem.corpus.TokenStream: ids are ranks in a frequency-sorted word list."
+
+    def __init__(self, folder, tokens, offsets, fingerprint="corpus-A", tokenizer="tok-1"):
+        self.folder, self.fingerprint, self.manifest = Path(folder), fingerprint, {"tokenizer": tokenizer}
+        self.tokens, self.offsets = np.asarray(tokens, np.uint32), np.asarray(offsets, np.int64)
+        self.restrict_calls = 0
+
+    def restrict(self, V, oov="drop"):
+        self.restrict_calls += 1
+        inv = self.tokens < V
+        if oov == "gap":
+            return np.where(inv, self.tokens, V).astype(np.uint16), self.offsets.copy()
+        kept = np.concatenate([[0], np.cumsum(inv)])[self.offsets]
+        return self.tokens[inv].astype(np.uint16), kept.astype(np.int64)
+
+
+def assert_same(a, b):
+    np.testing.assert_array_equal(a.raw, b.raw)
+    np.testing.assert_array_equal(a.weighted, b.weighted)
+    np.testing.assert_array_equal(a.unigram, b.unigram)
+    assert a.L == b.L
+
+
+@pytest.fixture
+def stream_arrays():
+    return random_stream(400, 40, key=7, max_len=60, gap_rate=0.1)
+
+
+# ---- agreement with the brute-force definition -------------------------------------------------------
+
+@pytest.mark.parametrize("key", [0, 1, 2])
+@pytest.mark.parametrize("L", [1, 3, 16])
+@pytest.mark.parametrize("gap_rate", [0.0, 0.25])
+def test_fast_equals_brute_force(key, L, gap_rate):
+    toks, offs = random_stream(40, 15, key=100 + key, max_len=2 * L + 3, gap_rate=gap_rate)
+    ref = brute_force_counts(toks, offs, 15, L)
+    for layout in ("packed", "separate"):
+        c = cooccurrence_counts(toks, offs, 15, L, progress=False, layout=layout, chunk_tokens=17)
+        np.testing.assert_array_equal(c.raw, ref.raw)
+        np.testing.assert_array_equal(c.unigram, ref.unigram)
+        np.testing.assert_allclose(c.weighted, ref.weighted, rtol=1e-12, atol=0)
+        np.testing.assert_array_equal(c.raw, c.raw.T)
+        np.testing.assert_array_equal(c.weighted, c.weighted.T)
+
+
+def test_total_mass_formula():
+    toks, offs = random_stream(500, 30, key=3, max_len=50)  # no gaps: oov="drop" semantics
+    L = 16
+    c = cooccurrence_counts(toks, offs, 30, L, progress=False)
+    lens = np.diff(offs)
+    pairs = sum(max(0, int(n) - k) for n in lens for k in range(1, L + 1))
+    wpairs = sum(max(0, int(n) - k) * (L - k + 1) / L for n in lens for k in range(1, L + 1))
+    assert int(c.raw.sum()) == 2 * pairs
+    assert c.meta["n_pairs"] == pairs
+    np.testing.assert_allclose(c.weighted.sum(), 2 * wpairs, rtol=1e-12)
+    assert c.meta["n_docs_shorter_than_window"] == int((lens < 2 * L + 1).sum())
+
+
+def test_thread_counts_agree(stream_arrays):
+    toks, offs = stream_arrays
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = cooccurrence_counts(toks, offs, 40, 5, progress=False)
+        numba.set_num_threads(old)
+        many = cooccurrence_counts(toks, offs, 40, 5, progress=False)
+    finally:
+        numba.set_num_threads(old)
+    assert one.meta["threads"] == 1
+    assert_same(one, many)
+
+
+# ---- checkpoints: fault injection ----------------------------------------------------------------------
+
+class Boom(RuntimeError):
+    pass
+
+
+REAL_COUNT_CHUNK = qc._count_chunk
+
+
+def count_chunks(monkeypatch, fail_after=None):
+    "Wrap qc._count_chunk: record the chunk starts and raise after `fail_after` chunks."
+    calls, real = [], REAL_COUNT_CHUNK
+
+    def wrapped(tokens, offsets, s, *args):
+        if fail_after is not None and len(calls) == fail_after:
+            raise Boom(f"injected failure before chunk {len(calls)}")
+        calls.append(s)
+        return real(tokens, offsets, s, *args)
+
+    monkeypatch.setattr(qc, "_count_chunk", wrapped)
+    return calls
+
+
+@pytest.mark.parametrize("layout", ["packed", "separate"])
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, stream_arrays, layout):
+    toks, offs = stream_arrays
+    kw = dict(V=40, L=7, progress=False, chunk_tokens=2000, checkpoint_every=0, layout=layout)
+    n_chunks = -(-len(toks) // 2000)
+    assert n_chunks >= 5
+    full = cooccurrence_counts(toks, offs, **kw)
+    ckpt = tmp_path / "ckpt"
+    calls = count_chunks(monkeypatch, fail_after=2)
+    with pytest.raises(Boom):
+        cooccurrence_counts(toks, offs, checkpoint_dir=ckpt, **kw)
+    assert calls == [0, 2000]
+    assert json.loads((ckpt / "checkpoint.json").read_text())["done"] == 2
+    calls = count_chunks(monkeypatch)
+    resumed = cooccurrence_counts(toks, offs, checkpoint_dir=ckpt, **kw)
+    assert calls == [2000 * c for c in range(2, n_chunks)]  # finished chunks are not recounted
+    assert_same(resumed, full)
+    assert not (ckpt / "checkpoint.json").exists()  # removed once the count is complete
+
+
+def test_checkpoint_of_other_inputs_is_ignored(tmp_path, monkeypatch, stream_arrays):
+    toks, offs = stream_arrays
+    kw = dict(V=40, L=7, progress=False, chunk_tokens=2000, checkpoint_every=0)
+    count_chunks(monkeypatch, fail_after=2)
+    with pytest.raises(Boom):
+        cooccurrence_counts(toks, offs, checkpoint_dir=tmp_path, **kw)
+    calls = count_chunks(monkeypatch)
+    other = toks.copy(); other[5] = (other[5] + 1) % 40
+    with pytest.warns(UserWarning, match="made for other inputs"):
+        c = cooccurrence_counts(other, offs, checkpoint_dir=tmp_path, **kw)
+    assert calls[0] == 0  # counted from the start
+    assert_same(c, cooccurrence_counts(other, offs, **kw))
+
+
+def test_corrupt_checkpoint_is_ignored(tmp_path, monkeypatch, stream_arrays):
+    toks, offs = stream_arrays
+    kw = dict(V=40, L=7, progress=False, chunk_tokens=2000, checkpoint_every=0)
+    count_chunks(monkeypatch, fail_after=3)
+    with pytest.raises(Boom):
+        cooccurrence_counts(toks, offs, checkpoint_dir=tmp_path, **kw)
+    f = next(tmp_path.glob("acc*.npy"))
+    b = bytearray(f.read_bytes()); b[-1] ^= 1; f.write_bytes(bytes(b))
+    calls = count_chunks(monkeypatch)
+    with pytest.warns(UserWarning, match="corrupt"):
+        c = cooccurrence_counts(toks, offs, checkpoint_dir=tmp_path, **kw)
+    assert calls[0] == 0
+    assert_same(c, cooccurrence_counts(toks, offs, **kw))
+
+
+# ---- count_corpus: the cache ---------------------------------------------------------------------------
+
+@pytest.fixture
+def stream(tmp_path):
+    toks, offs = random_stream(300, 60, key=11, max_len=50)  # ids up to 59: V=40 leaves OOV words
+    return FakeStream(tmp_path, toks, offs)
+
+
+def test_cache_roundtrip_and_reuse(stream, monkeypatch):
+    c = count_corpus(stream, V=40, L=5, progress=False)
+    folder = stream.folder / "counts" / "V40_L5_drop"
+    assert (folder / "manifest.json").exists()
+    assert c.meta["fingerprint"] == "corpus-A" and c.meta["oov"] == "drop" and c.meta["tokenizer"] == "tok-1"
+    monkeypatch.setattr(qc, "cooccurrence_counts", lambda *a, **k: pytest.fail("cache not used"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = count_corpus(stream, V=40, L=5, progress=False)
+    assert_same(again, c)
+    assert stream.restrict_calls == 1
+
+
+def test_oov_modes_agree_with_brute_force(stream):
+    for oov in ("drop", "gap"):
+        c = count_corpus(stream, V=40, L=4, oov=oov, progress=False)
+        ref = brute_force_counts(*stream.restrict(40, oov=oov), 40, 4)
+        np.testing.assert_array_equal(c.raw, ref.raw)
+        np.testing.assert_allclose(c.weighted, ref.weighted, rtol=1e-12)
+    assert (stream.folder / "counts" / "V40_L4_gap" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("flip", "corrupt"), ("truncate", "truncated"), ("manifest", "incomplete save"), ("garble", "not valid JSON")])
+def test_damaged_cache_is_detected_and_recomputed(stream, damage, message):
+    c = count_corpus(stream, V=40, L=5, progress=False)
+    folder = stream.folder / "counts" / "V40_L5_drop"
+    raw = folder / "raw.npy"
+    if damage == "flip":
+        b = bytearray(raw.read_bytes()); b[200] ^= 0x10; raw.write_bytes(bytes(b))
+    elif damage == "truncate":
+        raw.write_bytes(raw.read_bytes()[:-100])
+    elif damage == "manifest":
+        (folder / "manifest.json").unlink()
+    else:
+        (folder / "manifest.json").write_text("{not json")
+    with pytest.warns(UserWarning, match=message):
+        again = count_corpus(stream, V=40, L=5, progress=False)
+    assert_same(again, c)
+    assert stream.restrict_calls == 2
+    CooccurrenceCounts.load(folder)  # the recomputed cache verifies again
+
+
+@pytest.mark.parametrize("key, value", [("fingerprint", "corpus-B"), ("tokenizer", "tok-2")])
+def test_mismatched_cache_is_detected_and_recomputed(stream, key, value):
+    count_corpus(stream, V=40, L=5, progress=False)
+    other = FakeStream(stream.folder, stream.tokens[::-1].copy(), stream.offsets[-1] - stream.offsets[::-1],
+                       **{key: value})
+    with pytest.warns(UserWarning, match=f"other inputs.*{key}"):
+        c = count_corpus(other, V=40, L=5, progress=False)
+    assert c.meta[key] == value
+    assert_same(c, cooccurrence_counts(*other.restrict(40), 40, 5, progress=False))
+
+
+def test_killed_count_corpus_resumes(stream, monkeypatch):
+    kw = dict(V=40, L=5, progress=False, chunk_tokens=1000, checkpoint_every=0)
+    full = count_corpus(stream, cache=False, **kw)
+    count_chunks(monkeypatch, fail_after=2)
+    with pytest.raises(Boom):
+        count_corpus(stream, **kw)
+    folder = stream.folder / "counts" / "V40_L5_drop"
+    assert not (folder / "manifest.json").exists() and (folder / "checkpoint" / "checkpoint.json").exists()
+    calls = count_chunks(monkeypatch)
+    c = count_corpus(stream, **kw)
+    assert calls[0] == 2000
+    assert_same(c, full)
+    assert not (folder / "checkpoint").exists()
+    assert_same(CooccurrenceCounts.load(folder), full)
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(CacheError, match="missing"):
+        CooccurrenceCounts.load(tmp_path)
+    with pytest.raises(ValueError, match="oov must be"):
+        count_corpus(FakeStream(tmp_path, [0, 1], [0, 2]), V=2, oov="keep")
+    with pytest.raises(ValueError, match="needs a qwem.corpus.TokenStream"):
+        count_corpus(np.zeros(3), V=2)
+
+
+def test_brown_matches_numpy_route():
+    "Real text: the counter against np.bincount per offset k (an independent route), Brown at V=1000."
+    try:
+        from qwem.corpus import brown_corpus
+        brown = brown_corpus(progress=False)
+    except Exception as e:  # no npm / no network to the registry
+        pytest.skip(f"Brown corpus unavailable: {e}")
+    V, L = 1000, 8
+    tokens, offsets = brown.restrict(V)
+    c = cooccurrence_counts(tokens, offsets, V, L, progress=False)
+    tok = np.asarray(tokens).astype(np.int64)
+    doc = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    acc = np.zeros(V * V, np.int64)
+    for k in range(1, L + 1):
+        same = doc[:-k] == doc[k:]
+        acc += np.bincount(tok[:-k][same] * V + tok[k:][same], minlength=V * V)
+    acc = acc.reshape(V, V)
+    np.testing.assert_array_equal(c.raw, acc + acc.T)
+    np.testing.assert_array_equal(c.unigram, np.bincount(tok, minlength=V))
