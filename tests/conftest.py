@@ -5,7 +5,7 @@ Docs site (see tests/docs_browser.py for the helpers `goto`, `move_slider`, `ass
   it has just built), else a fresh build into a temporary folder by tools/build_docs.py.
 - `docs_site`: base URL (ending in '/') of `docs_dir`, served on 127.0.0.1 by http.server in a thread.
 - `browser_page`: a new headless-Chromium page (playwright, system Chromium) that records its requests and errors.
-Tests using `docs_site` or `browser_page` get the `browser` mark. Without Chromium they fail with the install command,
+Tests using these fixtures get the `browser` mark (tests/run.sh runs them after building `_docs/`). Without Chromium they fail with the install command,
 unless QWEM_SKIP_BROWSER=1 (then they are skipped).
 """
 import os
@@ -17,13 +17,13 @@ import docs_browser
 
 
 def pytest_configure(config):
-    config.addinivalue_line('markers', 'browser: checks the docs site in headless Chromium (tests/run.sh runs them '
-                                       'after building the site)')
+    config.addinivalue_line('markers', 'browser: checks of the built docs site, most in headless Chromium '
+                                       '(tests/run.sh runs them after building _docs/)')
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if {'docs_site', 'browser_page'} & set(getattr(item, 'fixturenames', ())): item.add_marker('browser')
+        if {'docs_dir', 'docs_site', 'browser_page'} & set(getattr(item, 'fixturenames', ())): item.add_marker('browser')
 
 
 @pytest.fixture(scope='session')

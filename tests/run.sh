@@ -12,7 +12,7 @@
 #   browser  the browser tests (tests marked `browser`) against that _docs/, in headless Chromium
 #            (installs the Debian package `chromium` when /usr/bin/chromium is missing)
 # Every stage runs; the summary lists the failures and the script exits 1 if any.
-# Environment: QWEM_SKIP_BROWSER=1 skips the browser stage; NBDEV_TEST_WORKERS (default 2) sets nbdev_test's workers;
+# Environment: QWEM_SKIP_BROWSER=1 skips the checks that need Chromium (the static checks of the site still run); NBDEV_TEST_WORKERS (default 2) sets nbdev_test's workers;
 # QWEM_CHROMIUM points at another Chromium binary.
 # Uses the Python environment on PATH; if nbdev is not on PATH and ./.venv exists, uses ./.venv.
 set -uo pipefail
@@ -39,7 +39,7 @@ FAILED=()
 stage() {  # stage NAME COMMAND...: run, time, record
   local name=$1; shift
   echo
-  echo "=============== [$name] $*"
+  echo "=============== [$name] $(printf "%q " "$@")"
   local t0; t0=$(now_ms)
   "$@"
   local rc=$?
@@ -103,7 +103,8 @@ ensure_chromium() {
 }
 
 browser_tests() {
-  ensure_chromium || return 1
+  if [ "${QWEM_SKIP_BROWSER:-0}" = 1 ]; then echo "QWEM_SKIP_BROWSER=1: only the static checks of the site run"
+  else ensure_chromium || return 1; fi
   QWEM_DOCS_DIR="$PWD/_docs" python -m pytest -q -m "browser and not slow" tests
 }
 
@@ -112,8 +113,7 @@ stage readme python tools/build_docs.py --check-readme
 stage nbdev nbdev_test --n_workers "${NBDEV_TEST_WORKERS:-2}" --timing
 stage pytest python -m pytest -q -m "not slow and not browser" tests
 if stage docs python tools/build_docs.py; then
-  if [ "${QWEM_SKIP_BROWSER:-0}" = 1 ]; then SUMMARY+=("$(printf '%-8s %8s   skipped (QWEM_SKIP_BROWSER=1)' browser -)")
-  else stage browser browser_tests; fi
+  stage browser browser_tests
 else
   SUMMARY+=("$(printf '%-8s %8s   not run (the docs build failed)' browser -)"); FAILED+=(browser)
 fi

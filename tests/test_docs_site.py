@@ -19,6 +19,7 @@ import pytest
 from docs_browser import ROOT, assert_offline, goto, move_slider, serve
 
 NBS = ROOT / 'nbs'
+pytestmark = pytest.mark.browser   # tests/run.sh runs this module in its browser stage, after building _docs/
 
 
 # ------------------------------------------------------------------ what the source notebooks say a page must show
