@@ -81,7 +81,9 @@ NOTEBOOKS = notebooks()
 
 
 # ------------------------------------------------------------------------------------------------ static checks
-_CDN = re.compile(r'(?:https?:)?//[^"\'\s>]*(?:cdn|unpkg|jsdelivr|googleapis|cloudflare)[^"\'\s>]*', re.I)
+# a URL whose host names a CDN (base64 data has no '.', and `//` inside it follows a base64 character)
+_CDN = re.compile(r'(?<![A-Za-z0-9+/])(?:https?:)?//(?:[a-z0-9-]+\.)*[a-z0-9-]*(?:cdn|unpkg|jsdelivr|googleapis|cloudflare)'
+                  r'[a-z0-9-]*(?:\.[a-z0-9-]+)+', re.I)
 
 
 class _Resources(HTMLParser):
@@ -105,6 +107,8 @@ def test_remote_resources_detector():
             '<script src="mathjax/MathJax.js"></script><img src="data:image/png;base64,AAAA">')
     assert remote_resources(page) == ['https://cdn.example/x.js', '//fonts.example/a.css']
     assert _CDN.findall('<script src="https://cdnjs.cloudflare.com/a.js">')
+    assert _CDN.findall("import('//cdn.jsdelivr.net/npm/x')") and _CDN.findall('see https://unpkg.com/y')
+    assert not _CDN.findall('data:image/png;base64,MMPP4g1a9aInJwcMWTIEGFlZSUMDAyEs7//MMcdnX1vb')
 
 
 def test_site_has_every_notebook(docs_dir):

@@ -358,6 +358,8 @@ def render_site(cfg, proc, out, widgets=True):
         depth = p['href'].count('/')
         root_rel = '../' * depth
         nb = quarto_cells(p['nb'], link_map, doc_prefix if doc_prefix != '/' else '', root_rel)
+        wstate = nb.get('metadata', {}).get('widgets', {}).get('application/vnd.jupyter.widget-state+json', {})
+        if not wstate.get('state'): nb.get('metadata', {}).pop('widgets', None)   # nbdev adds an empty one
         nb.setdefault('metadata', {})['title'] = f"{p['title']} – {site_title}" if p['href'] != 'index.html' else site_title
         nb['metadata'].setdefault('language_info', {'name': 'python'})
         node = nbformat.from_dict(nb)
