@@ -129,6 +129,10 @@ def build_token_stream(documents: Iterable,         # strings, or (source_name, 
                     "build_seconds": round(time.perf_counter() - t0, 2),
                     "files": {f: {"bytes": (tmp / f).stat().st_size, "sha256": sha256_file(tmp / f)} for f in _FILES}}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        if folder.is_dir():  # carry over caches kept inside the folder (restricted arrays, counts): each is checked
+            for entry in folder.iterdir():  # against the fingerprint before use, so nothing valid is lost
+                if entry.name not in (*_FILES, "manifest.json") and not entry.name.startswith("."):
+                    os.rename(entry, tmp / entry.name)
         replace_dir(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -205,6 +205,21 @@ def test_corrupt_restricted_cache_is_recomputed(tmp_path, capsys):
     assert "another corpus" in capsys.readouterr().out
 
 
+def test_rebuild_keeps_caches_that_still_match(tmp_path, capsys):
+    docs = ["a b c a b a", "c d e a"]
+    ts = build_token_stream(docs, tmp_path / "s", progress=False)
+    tok, _ = ts.restrict(2)
+    (tmp_path / "s" / "counts").mkdir(); (tmp_path / "s" / "counts" / "x.npy").write_bytes(b"kept")  # another module's cache
+    _flip_byte(tmp_path / "s" / "tokens.npy")
+    ts2 = build_token_stream(docs, tmp_path / "s", progress=False)          # same content: same fingerprint
+    assert ts2.fingerprint == ts.fingerprint and (tmp_path / "s" / "counts" / "x.npy").read_bytes() == b"kept"
+    assert np.array_equal(ts2.restrict(2)[0], tok) and capsys.readouterr().out == ""   # cached arrays reused
+    ts3 = build_token_stream(docs + ["e e e e e"], tmp_path / "s", progress=False)
+    assert ts3.fingerprint != ts.fingerprint
+    assert ts3.restrict(2)[0].tolist() == [1, 1, 1,  0, 1,  0, 0, 0, 0, 0]    # e (6 times) = 0, a (4) = 1
+    assert "another corpus" in capsys.readouterr().out
+
+
 # ---------------------------------------------------------------- downloads
 
 def test_deb_unpacking_and_bad_archives(tmp_path):
