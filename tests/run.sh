@@ -13,7 +13,7 @@
 #            (installs the Debian package `chromium` when /usr/bin/chromium is missing)
 # Every stage runs; the summary lists the failures and the script exits 1 if any.
 # Environment: QWEM_SKIP_BROWSER=1 skips the checks that need Chromium (the static checks of the site still run); NBDEV_TEST_WORKERS (default 2) sets nbdev_test's workers;
-# QWEM_CHROMIUM points at another Chromium binary.
+# QWEM_CHROMIUM points at another Chromium binary; QWEM_STAGES="docs browser" runs only the stages named (default: all).
 # Uses the Python environment on PATH; if nbdev is not on PATH and ./.venv exists, uses ./.venv.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -91,14 +91,14 @@ ensure_chromium() {
   local sudo=""
   if [ "$(id -u)" != 0 ]; then
     if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"
-    else echo "Cannot install Chromium (not root, no passwordless sudo). Run: sudo $cmd  (or set QWEM_SKIP_BROWSER=1)"; return 1; fi
+    else echo "Cannot install Chromium (not root, no passwordless sudo). Run: sudo apt-get update && sudo apt-get install -y chromium  (or set QWEM_SKIP_BROWSER=1)"; return 1; fi
   fi
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "Cannot install Chromium: no apt-get here. Install Chromium and set QWEM_CHROMIUM=/path/to/chromium (or QWEM_SKIP_BROWSER=1)."
     return 1
   fi
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null \
-    || { echo "Installing Chromium failed. Run: ${sudo:+sudo }$cmd  (or set QWEM_SKIP_BROWSER=1)"; return 1; }
+  $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+    || { echo "Installing Chromium failed. Run: ${sudo:+sudo }apt-get update && ${sudo:+sudo }apt-get install -y chromium  (or set QWEM_SKIP_BROWSER=1)"; return 1; }
   [ -x "$chromium" ] || { echo "Chromium still missing at $chromium after: $cmd"; return 1; }
 }
 
@@ -108,12 +108,17 @@ browser_tests() {
   QWEM_DOCS_DIR="$PWD/_docs" python -m pytest -q -m "browser and not slow" tests
 }
 
-stage sync check_sync
-stage readme python tools/build_docs.py --check-readme
-stage nbdev nbdev_test --n_workers "${NBDEV_TEST_WORKERS:-2}" --timing
-stage pytest python -m pytest -q -m "not slow and not browser" tests
-if stage docs python tools/build_docs.py; then
-  stage browser browser_tests
+run() {  # run NAME COMMAND...: a stage, unless QWEM_STAGES names others
+  if [ -z "${QWEM_STAGES:-}" ] || [[ " $QWEM_STAGES " == *" $1 "* ]]; then stage "$@"
+  else SUMMARY+=("$(printf '%-8s %8s   not selected (QWEM_STAGES)' "$1" -)"); fi
+}
+
+run sync check_sync
+run readme python tools/build_docs.py --check-readme
+run nbdev nbdev_test --n_workers "${NBDEV_TEST_WORKERS:-2}" --timing
+run pytest python -m pytest -q -m "not slow and not browser" tests
+if run docs python tools/build_docs.py; then
+  run browser browser_tests
 else
   SUMMARY+=("$(printf '%-8s %8s   not run (the docs build failed)' browser -)"); FAILED+=(browser)
 fi
