@@ -55,11 +55,11 @@ def build_token_stream(documents: Iterable,         # strings, or (source_name, 
     default_name = sources_manifest[0]["name"] if sources_manifest and len(sources_manifest) == 1 else "documents"
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.building-"))
     t0 = time.perf_counter()
+    bar = tqdm(desc="tokenizing", unit=" docs", disable=not progress, mininterval=1)
     try:
         ids: dict[str, int] = {}
         counts = np.zeros(0, np.int64)
         offsets, buf, n = array.array("q", [0]), array.array("I"), 0
-        bar = tqdm(desc="tokenizing", unit=" docs", disable=not progress, mininterval=1)
         with open(tmp / "provisional.u32", "wb") as raw:
             def flush():
                 nonlocal counts, buf
@@ -135,6 +135,7 @@ def build_token_stream(documents: Iterable,         # strings, or (source_name, 
                     os.rename(entry, tmp / entry.name)
         replace_dir(tmp, folder)
     except BaseException:
+        bar.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return TokenStream.load(folder)

@@ -83,6 +83,15 @@ def test_empty_corpus(tmp_path):
     assert not (tmp_path / "s").exists() and _leftovers(tmp_path, "s") == []
 
 
+def test_interrupted_build_keeps_the_previous_stream(tmp_path):
+    ts = build_token_stream(["the old corpus"], tmp_path / "s", progress=False)
+    def interrupted():
+        yield "a new corpus"
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt): build_token_stream(interrupted(), tmp_path / "s", progress=False)
+    assert TokenStream.load(tmp_path / "s").fingerprint == ts.fingerprint and _leftovers(tmp_path, "s") == []
+
+
 def test_document_type_checked(tmp_path):
     with pytest.raises(TypeError, match="strings"): build_token_stream([b"bytes"], tmp_path / "s", progress=False)
 
