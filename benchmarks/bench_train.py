@@ -1,0 +1,155 @@
+"""Training speed of our JAX steps (QWEM and word2vec SGNS) against gensim's Word2Vec, measured in the same run.
+
+    python benchmarks/bench_train.py            # throughput + time-to-quality on the default corpus (~20 min on 2 cores)
+    python benchmarks/bench_train.py --quick    # throughput only, fewer steps (~3 min)
+
+Pairs are counted the same way for everyone: one dot product between a word vector and a context (or negative)
+vector is one pair. gensim's skip-gram trains, per epoch, every (centre, context) pair of its subsampled stream
+within a window drawn uniformly from 1..L on each side, each with `negative` negative pairs: in expectation
+2 * sum_k (L-k+1)/L * n_k positive pairs, n_k the number of positions with a neighbour at distance k in the same
+sentence of the subsampled stream (we draw one subsample with gensim's formula to count them). Our steps take B
+positive pairs and n_neg * B negative pairs.
+
+Our steps run on 2 forced CPU devices (XLA_FLAGS=--xla_force_host_platform_device_count=2, set below before JAX
+loads) so that data parallelism uses both cores, as gensim's 2 worker threads do; the 1-device figure is printed too.
+"""
+import os
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+import argparse, json, time
+import numpy as np
+import jax
+
+from qwem.corpus import default_corpus
+from qwem.counting import count_corpus
+from qwem.sampling import keep_probability, subsample_stream, pair_index, window_weights
+from qwem.train import make_step, train_data, init_params, train, _mesh, TrainResult
+from qwem.benchmarks import analogy_accuracy, stream_sentences
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+
+def gensim_positive_pairs(tokens, offsets, L, sample, max_len=10_000, seed=0):
+    "Expected positive pairs per gensim epoch: one subsample (gensim's keep formula), sentences cut at max_len."
+    keep = keep_probability(np.bincount(tokens), sample)
+    tk, of = subsample_stream(tokens, offsets, keep, np.random.default_rng(seed))
+    lens = np.diff(of)
+    lens = np.concatenate([np.r_[np.full(n // max_len, max_len), n % max_len] for n in lens]) if (lens > max_len).any() else lens
+    n_k = np.array([np.maximum(lens - k, 0).sum() for k in range(1, L + 1)])
+    return 2 * float((window_weights(L) * n_k).sum()), len(tk)
+
+
+def gensim_run(tokens, offsets, words, *, d, L, negative, sample, epochs, workers=2, eval_fn=None, seed=0):
+    "gensim skip-gram; returns training seconds (evaluation excluded), per-epoch (seconds, score), final vectors."
+    from gensim.models import Word2Vec
+    from gensim.models.callbacks import CallbackAny2Vec
+    sentences = stream_sentences(tokens, offsets, words)
+    m = Word2Vec(vector_size=d, window=L, negative=negative, sample=sample, sg=1, hs=0, min_count=1,
+                 workers=workers, seed=seed, max_vocab_size=None)
+    m.build_vocab(sentences)
+    marks = []
+
+    class Eval(CallbackAny2Vec):
+        def __init__(self): self.t0, self.excluded = None, 0.0
+        def on_train_begin(self, model): self.t0 = time.perf_counter()
+        def on_epoch_end(self, model):
+            if eval_fn is None: return
+            t = time.perf_counter()
+            trained = t - self.t0 - self.excluded
+            marks.append((trained, eval_fn(np.stack([model.wv[w] for w in words]))))
+            self.excluded += time.perf_counter() - t
+    cb = Eval()
+    t = time.perf_counter()
+    m.train(sentences, total_examples=m.corpus_count, epochs=epochs, callbacks=[cb])
+    seconds = time.perf_counter() - t - cb.excluded
+    return seconds, marks, np.stack([m.wv[w] for w in words])
+
+
+def our_throughput(model, tokens, offsets, V, L, counts, *, d, B, n_neg, tied, devices, steps, init="word2vec"):
+    "Pairs per second of our jitted step (compile excluded, median over timed steps)."
+    mesh = _mesh(devices); rep = NamedSharding(mesh, P())
+    uni = np.bincount(tokens, minlength=V)
+    if model == "sgns":
+        tk, of = subsample_stream(tokens, offsets, keep_probability(uni, 1e-5), np.random.default_rng(0))
+        data = train_data("sgns", tk, of, V, L, uni, device=rep)
+    else:
+        data = train_data("qwem", tokens, offsets, V, L, uni, counts=counts, device=rep)
+    step, _ = make_step(model, B, n_neg, tied, mesh)
+    params = jax.device_put(init_params(jax.random.key(0), V, d, init, 1e-3, tied), rep)
+    params, loss, _ = step(params, data, jax.random.key(1), 0.0); loss.block_until_ready()
+    ts = []
+    for s in range(steps):
+        t = time.perf_counter()
+        params, loss, _ = step(params, data, jax.random.key(s), 0.0); loss.block_until_ready()
+        ts.append(time.perf_counter() - t)
+    return B * (1 + n_neg) / float(np.median(ts))
+
+
+def time_to_quality(marks, frac=0.9):
+    "First training time at which the score reaches frac x its final value."
+    final = marks[-1][1]
+    return next(t for t, s in marks if s >= frac * final), final
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="throughput only, fewer steps")
+    ap.add_argument("--V", type=int, default=10_000); ap.add_argument("--d", type=int, default=200)
+    ap.add_argument("--L", type=int, default=16); ap.add_argument("--negative", type=int, default=5)
+    ap.add_argument("--B", type=int, default=50_000); ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    a = ap.parse_args()
+    print(f"load average {os.getloadavg()[0]:.2f}; JAX devices: {jax.devices()}")
+    ts = default_corpus(progress=False)
+    tokens, offsets = ts.restrict(a.V)
+    tokens, offsets = np.asarray(tokens), np.asarray(offsets)
+    words = ts.vocab(a.V)
+    counts = count_corpus(ts, a.V, a.L, progress=False)
+    out = {"V": a.V, "d": a.d, "L": a.L, "negative": a.negative, "B": a.B, "tokens": int(len(tokens))}
+
+    # --- throughput: gensim, one epoch, 2 workers
+    pos, kept = gensim_positive_pairs(tokens, offsets, a.L, 1e-5)
+    g_sec, _, _ = gensim_run(tokens, offsets, words, d=a.d, L=a.L, negative=a.negative, sample=1e-5, epochs=1)
+    g_pairs = pos * (1 + a.negative) / g_sec
+    out["gensim"] = dict(seconds_per_epoch=g_sec, kept_tokens=kept, positive_pairs=pos, pairs_per_second=g_pairs,
+                         positive_pairs_per_second=pos / g_sec)
+    print(f"gensim word2vec (sg, 2 workers): {g_sec:.1f} s/epoch, {pos / g_sec / 1e6:.2f} M positive pairs/s, "
+          f"{g_pairs / 1e6:.2f} M pairs/s with negatives")
+
+    # --- throughput: ours
+    n_timed = 5 if a.quick else 15
+    for model, n_neg, tied in (("sgns", a.negative, False), ("sgns", a.negative, True), ("qwem", 1, True)):
+        for dev in (1, 2):
+            r = our_throughput(model, tokens, offsets, a.V, a.L, counts, d=a.d, B=a.B, n_neg=n_neg, tied=tied,
+                               devices=dev, steps=n_timed)
+            key = f"{model}_{'tied' if tied else 'untied'}_neg{n_neg}_dev{dev}"
+            out[key] = dict(pairs_per_second=r, ratio_to_gensim=r / g_pairs)
+            print(f"ours {model:4s} ({'tied' if tied else 'untied'}, n_neg={n_neg}, {dev} device{'s' * (dev > 1)}): "
+                  f"{r / 1e6:.2f} M pairs/s = {r / g_pairs:.2f} x gensim")
+    if a.quick:
+        if a.json: json.dump(out, open(a.json, "w"), indent=1)
+        return
+
+    # --- time to quality: analogy accuracy, 90% of its final value
+    ev = lambda W: analogy_accuracy(W, words).accuracy
+    g_sec, marks, _ = gensim_run(tokens, offsets, words, d=a.d, L=a.L, negative=a.negative, sample=1e-5,
+                                 epochs=a.epochs, eval_fn=ev)
+    t90, final = time_to_quality(marks)
+    out["gensim_ttq"] = dict(seconds=g_sec, final_accuracy=final, seconds_to_90pct=t90, marks=marks)
+    print(f"gensim: {a.epochs} epochs in {g_sec:.0f} s, final analogy accuracy {final:.3f}, 90% of it after {t90:.0f} s "
+          f"(per-epoch evaluations)")
+    from qwem.train import PRESETS
+    for model in ("sgns", "qwem"):
+        cfg = dict(PRESETS[model]["cpu"])
+        every = max(1, cfg["steps"] // 20)
+        res = train(tokens, offsets, a.V, model, counts=counts, d=a.d, L=a.L, devices=2, progress=False,
+                    callback=lambda s, p: {"accuracy": ev(np.asarray(p["W"]))}, eval_every=every, n_log=10, **cfg)
+        marks = [(e["seconds"], e["accuracy"]) for e in res.evals]
+        t90, final = time_to_quality(marks)
+        out[f"{model}_ttq"] = dict(seconds=res.meta["seconds"], final_accuracy=final, seconds_to_90pct=t90, marks=marks, config=cfg)
+        print(f"ours {model}: {cfg['steps']} steps in {res.meta['seconds']:.0f} s, final analogy accuracy {final:.3f}, "
+              f"90% of it after {t90:.0f} s")
+    if a.json: json.dump(out, open(a.json, "w"), indent=1)
+
+
+if __name__ == "__main__":
+    main()
