@@ -154,6 +154,16 @@ def test_random_init_deviation_shrinks_with_sigma2(random_runs):
                                r.deviation("svd"), rtol=1e-6, atol=1e-9)
 
 
+def test_half_rise_times_follow_the_qr_start(random_runs):
+    "Measured half-rise times match eq. 11 from the QR start (1%), and lag the paper's S(0) by ln(S_kk^2 / R_kk^2) / lambda_k."
+    lam, Q, runs = random_runs
+    r = runs[1e-12]
+    meas = measured_half_rise_times(r.trajectory.t, r.trajectory.singular_values, r.eigenvalues)
+    s_svd, s_qr = (initial_singular_values(r.W0, r.eigenvectors, kind=k) for k in ("svd", "qr"))
+    np.testing.assert_allclose(meas, half_rise_times(r.eigenvalues, s_qr), rtol=0.01)
+    np.testing.assert_allclose(meas - half_rise_times(r.eigenvalues, s_svd), np.log(s_svd**2 / s_qr**2) / r.eigenvalues, rtol=0.05)
+
+
 def test_silent_alignment_precedes_the_rise(random_runs):
     "sin of the largest principal angle (top-k left singular vectors vs V*[:, :k]) is small by the onset of rise k."
     lam, Q, runs = random_runs
