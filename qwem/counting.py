@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_counting.ipynb #c0fe4f3f
 from __future__ import annotations
-import hashlib, json, os, time, warnings, shutil
+import hashlib, json, os, time, warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -52,19 +52,11 @@ def _sha256(a:np.ndarray) -> str:
     for i in range(0, flat.size, 1 << 26): h.update(flat[i:i + (1 << 26)])
     return h.hexdigest()
 
-def _atomic_save_npy(path:Path, a:np.ndarray):
-    "Write `a` to `path` as .npy through a temporary file in the same folder and `os.replace`."
+def _atomic_write(path:Path, write):
+    "Call write(file) on a temporary file in path's folder, then `os.replace` it onto path."
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, a, allow_pickle=False)
-        f.flush(); os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-def _atomic_write_json(path:Path, obj):
-    "Write JSON to `path` atomically."
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str))
-    os.replace(tmp, path)
+    with open(tmp, "wb") as f: write(f)
+    os.replace(tmp, path)  # no fsync: a file damaged by a crash fails its sha256 check on load
 
 def _load_verified(folder:Path, entry:dict) -> np.ndarray:
     "Load one array listed in a manifest, checking its file size and sha256; raise `CacheError` otherwise."
@@ -80,17 +72,18 @@ def _load_verified(folder:Path, entry:dict) -> np.ndarray:
     if _sha256(a) != entry["sha256"]: raise CacheError(f"{path} is corrupt: its sha256 does not match the manifest")
     return a
 
-def _save_arrays(folder:Path, arrays:dict, extra:dict, manifest="manifest.json"):
+def _save_arrays(folder:Path, arrays:dict, extra:dict, manifest="manifest.json", replace=True):
     "Save named arrays atomically, then a manifest (written last) with their sizes and sha256."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    (folder / manifest).unlink(missing_ok=True)  # a half-written folder is never taken for a complete one
+    if replace: (folder / manifest).unlink(missing_ok=True)  # a half-overwritten folder never looks complete
     entries = {}
     for name, a in arrays.items():
         a = np.ascontiguousarray(a); path = folder / f"{name}.npy"
-        _atomic_save_npy(path, a)
+        _atomic_write(path, lambda f: np.save(f, a, allow_pickle=False))
         entries[name] = dict(file=path.name, dtype=a.dtype.str, shape=list(a.shape),
                              bytes=path.stat().st_size, sha256=_sha256(a))
-    _atomic_write_json(folder / manifest, dict(extra, arrays=entries))
+    text = json.dumps(dict(extra, arrays=entries), indent=1, default=str).encode()
+    _atomic_write(folder / manifest, lambda f: f.write(text))
 
 def _read_manifest(folder:Path, manifest="manifest.json") -> dict:
     "Read a manifest, raising `CacheError` if it is missing or unreadable."
@@ -248,8 +241,15 @@ def _check_inputs(tokens, offsets, V:int, L:int):
     if steps.max() < 2:
         raise ValueError("no pairs to count: every document has fewer than 2 tokens. Co-occurrence needs "
                          "documents of 2 or more tokens; check how the corpus is split into documents")
-    dtype = np.uint16 if V < np.iinfo(np.uint16).max else np.uint32
-    return tokens.astype(dtype, copy=False), offsets.astype(np.int64, copy=False)
+    if tokens.dtype not in (np.uint16, np.uint32):  # compiled for these two (a stream is often memory-mapped: no copy)
+        tokens = tokens.astype(np.uint16 if V < np.iinfo(np.uint16).max else np.uint32)
+    return tokens, offsets.astype(np.int64, copy=False)
+
+def _unigram(tokens, V:int, block:int=1 << 24) -> np.ndarray:
+    "In-vocabulary counts (V,) int64 of a stream, in blocks (bincount makes an int64 copy of its input)."
+    counts = np.zeros(V + 1, np.int64)
+    for i in range(0, tokens.size, block): counts += np.bincount(tokens[i:i + block], minlength=V + 1)
+    return counts[:V]
 
 def _balanced_owner(unigram:np.ndarray, n_parts:int) -> np.ndarray:
     "Assign centre words to threads so that each thread gets about the same number of occurrences."
@@ -289,9 +289,11 @@ def _load_checkpoint(folder:Path, ident:dict):
         return 0, None
 
 def _save_checkpoint(folder:Path, ident:dict, done:int, accs):
-    "Checkpoint the forward accumulators after `done` chunks (files first, checkpoint.json last)."
-    _save_arrays(folder, {f"acc{i}": a for i, a in enumerate(accs)}, dict(ident=ident, done=done),
-                 manifest="checkpoint.json")
+    "Checkpoint the accumulators after `done` chunks: new files, then checkpoint.json, then delete the old files."
+    names = [f"acc{i}_chunk{done:06d}" for i in range(len(accs))]  # the previous checkpoint stays valid meanwhile
+    _save_arrays(folder, dict(zip(names, accs)), dict(ident=ident, done=done), "checkpoint.json", replace=False)
+    for f in folder.glob("acc*.npy"):
+        if f.stem not in names: f.unlink(missing_ok=True)
 
 # %% ../nbs/01_counting.ipynb #3e5dd863
 def cooccurrence_counts(
@@ -312,7 +314,7 @@ def cooccurrence_counts(
     if layout not in ("auto", "packed", "separate"): raise ValueError(f"layout must be 'auto', 'packed' or 'separate', got {layout!r}")
     if chunk_tokens < 1: raise ValueError(f"chunk_tokens must be >= 1, got {chunk_tokens}")
     t_start = time.perf_counter()
-    unigram = np.bincount(tokens, minlength=V + 1)[:V].astype(np.int64)
+    unigram = _unigram(tokens, V)
     n_tokens = int(unigram.sum())
     if n_tokens == 0:
         raise ValueError(f"no in-vocabulary tokens: all {tokens.size:,} tokens are the gap id V = {V}. "
@@ -357,7 +359,7 @@ def cooccurrence_counts(
     info = dict(fingerprint=None, V=int(V), L=int(L), oov=None, tokenizer=None,
                 n_positions=int(n), n_tokens=n_tokens, n_gaps=int(n - n_tokens), n_docs=int(lens.size),
                 n_pairs=n_pairs, n_docs_shorter_than_window=int((lens < 2 * L + 1).sum()),
-                n_docs_without_pairs=int((lens < 2).sum()), stream_sha256=ident["stream_sha256"],
+                n_docs_shorter_than_2=int((lens < 2).sum()), stream_sha256=ident["stream_sha256"],
                 layout="packed" if shift else "separate", threads=n_parts, counting_version=COUNTING_VERSION,
                 seconds=round(time.perf_counter() - t_start, 3),
                 created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
@@ -369,7 +371,7 @@ def cooccurrence_counts(
 def _remove_checkpoint(folder:Path):
     "Delete a checkpoint (manifest first, so a partial delete never looks valid)."
     (folder / "checkpoint.json").unlink(missing_ok=True)
-    for f in folder.glob("acc*.npy"): f.unlink(missing_ok=True)
+    for f in [*folder.glob("acc*.npy"), *folder.glob(".*.tmp")]: f.unlink(missing_ok=True)
     try: folder.rmdir()
     except OSError: pass
 

@@ -128,6 +128,29 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, st
     assert not (ckpt / "checkpoint.json").exists()  # removed once the count is complete
 
 
+def test_killed_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch, stream_arrays):
+    toks, offs = stream_arrays
+    kw = dict(V=40, L=7, progress=False, chunk_tokens=2000, checkpoint_every=0)
+    real_write, written = qc._atomic_write, []
+
+    def write(path, fn):  # dies after the arrays of the second checkpoint, before its checkpoint.json
+        if path.name == "checkpoint.json":
+            written.append(path)
+            if len(written) == 2: raise Boom("killed while checkpointing")
+        return real_write(path, fn)
+
+    monkeypatch.setattr(qc, "_atomic_write", write)
+    with pytest.raises(Boom):
+        cooccurrence_counts(toks, offs, checkpoint_dir=tmp_path, **kw)
+    monkeypatch.setattr(qc, "_atomic_write", real_write)
+    assert json.loads((tmp_path / "checkpoint.json").read_text())["done"] == 1
+    calls = count_chunks(monkeypatch)
+    c = cooccurrence_counts(toks, offs, checkpoint_dir=tmp_path, **kw)
+    assert calls[0] == 2000  # resumed after chunk 1, the last complete checkpoint
+    assert_same(c, cooccurrence_counts(toks, offs, **kw))
+    assert not tmp_path.exists()  # checkpoint folder removed, including the orphans of the failed write
+
+
 def test_checkpoint_of_other_inputs_is_ignored(tmp_path, monkeypatch, stream_arrays):
     toks, offs = stream_arrays
     kw = dict(V=40, L=7, progress=False, chunk_tokens=2000, checkpoint_every=0)
