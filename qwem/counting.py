@@ -174,41 +174,40 @@ def _forward_kernel(
                         acc2[a, b] += L + 1 - (q - p)
 
 @njit(cache=True, nogil=True)
-def _symmetrize_block_row(A, bi, tile):
-    "A <- A + A.T on the tiles (bi, bj >= bi): block-row bi of the upper triangle and its mirror."
+def _finish_block_row(A, W, bi, tile, shift, L, mode):
+    "Symmetrise block-row bi (tiles bi, bj >= bi and their mirrors) and return the sum of its raw counts."
     n = A.shape[0]; nb = (n + tile - 1) // tile
-    i0, i1 = bi * tile, min(n, bi * tile + tile)
-    for bj in range(bi, nb):
-        j0, j1 = bj * tile, min(n, bj * tile + tile)
-        for i in range(i0, i1):
-            for j in range(max(j0, i), j1):  # on the diagonal tile only j >= i; A[i, i] doubles
-                v = A[i, j] + A[j, i]
-                A[i, j] = v; A[j, i] = v
-
-@njit(parallel=True, cache=True, nogil=True)
-def _symmetrize_inplace(A, tile=128):
-    "A <- A + A.T in place for a square int64 matrix, tile by tile."
-    nb = (A.shape[0] + tile - 1) // tile
-    for u in prange((nb + 1) // 2):  # block-rows u and nb-1-u together: every thread gets nb+1 tiles
-        _symmetrize_block_row(A, u, tile)
-        if nb - 1 - u != u: _symmetrize_block_row(A, nb - 1 - u, tile)
-
-@njit(parallel=True, cache=True, nogil=True)
-def _unpack(P, shift, L, W):
-    "Split packed cells: W <- (P & mask) / L as float64, P <- P >> shift (the raw counts), in place."
     mask = (np.int64(1) << shift) - 1
-    for i in prange(P.shape[0]):
-        for j in range(P.shape[1]):
-            v = P[i, j]
-            W[i, j] = (v & mask) / L
-            P[i, j] = v >> shift
+    total = 0
+    for bj in range(bi, nb):
+        for i in range(bi * tile, min(n, bi * tile + tile)):
+            for j in range(max(bj * tile, i), min(n, bj * tile + tile)):  # j >= i: each cell pair once
+                v = A[i, j] + A[j, i]  # for i == j: 2 A[i, i], both directions of a self-pair
+                if mode == 0:    # raw counts of the separate layout
+                    A[i, j] = v; A[j, i] = v; r = v
+                elif mode == 1:  # weighted sums of the separate layout, to float64 in their own buffer
+                    f = v / L; W[i, j] = f; W[j, i] = f; r = 0
+                else:            # packed: raw count in the high bits, weighted sum in the low bits
+                    r = v >> shift; f = (v & mask) / L
+                    A[i, j] = r; A[j, i] = r; W[i, j] = f; W[j, i] = f
+                total += r if i == j else 2 * r
+    return total
 
 @njit(parallel=True, cache=True, nogil=True)
-def _int_to_float_inplace(A, F, L):
-    "F <- A / L where F is A's own buffer viewed as float64 (each cell read, then written)."
-    for i in prange(A.shape[0]):
-        for j in range(A.shape[1]):
-            F[i, j] = A[i, j] / L
+def _finish(
+    A,           # (V, V) int64 forward accumulator, symmetrised in place
+    W,           # (V, V) float64 output for the weighted counts (mode 1: A's own buffer viewed as float64)
+    shift, L,    # int: packing shift, window half-width
+    mode,        # 0: A <- A + A.T;  1: W <- (A + A.T) / L;  2: packed, A <- raw counts and W <- weighted
+    tile=128,    # tile size (a few tiles fit in L2)
+):
+    "Symmetrise forward counts in place, tile by tile, both threads busy; returns the total raw count."
+    nb = (A.shape[0] + tile - 1) // tile
+    totals = np.zeros((nb + 1) // 2, np.int64)
+    for u in prange((nb + 1) // 2):  # block-rows u and nb-1-u together: every thread gets nb+1 tiles
+        totals[u] = _finish_block_row(A, W, u, tile, shift, L, mode)
+        if nb - 1 - u != u: totals[u] += _finish_block_row(A, W, nb - 1 - u, tile, shift, L, mode)
+    return totals.sum()
 
 # %% ../nbs/01_counting.ipynb #8cd556b3
 def _check_inputs(tokens, offsets, V:int, L:int):
@@ -251,11 +250,12 @@ def _unigram(tokens, V:int, block:int=1 << 24) -> np.ndarray:
     for i in range(0, tokens.size, block): counts += np.bincount(tokens[i:i + block], minlength=V + 1)
     return counts[:V]
 
-def _balanced_owner(unigram:np.ndarray, n_parts:int) -> np.ndarray:
+@njit(cache=True)
+def _balanced_owner(unigram, n_parts):
     "Assign centre words to threads so that each thread gets about the same number of occurrences."
     owner, load = np.zeros(len(unigram), np.int64), np.zeros(n_parts, np.int64)
-    for i in np.argsort(-unigram, kind="stable"):  # largest first, each to the least loaded thread
-        t = int(np.argmin(load)); owner[i] = t; load[t] += unigram[i]
+    for i in np.argsort(-unigram, kind="mergesort"):  # largest first, each to the least loaded thread
+        t = np.argmin(load); owner[i] = t; load[t] += unigram[i]
     return owner
 
 def _packing_shift(n_max:int, L:int) -> int:
@@ -343,15 +343,14 @@ def cooccurrence_counts(
             if (checkpoint_dir is not None and c + 1 < n_chunks
                     and time.perf_counter() - last_ckpt >= checkpoint_every):
                 _save_checkpoint(checkpoint_dir, ident, c + 1, accs); last_ckpt = time.perf_counter()
-    for a in accs: _symmetrize_inplace(a)
-    if shift:
+    if shift:  # one pass: symmetrise, split into raw counts (in place) and weighted counts (new array)
         raw = accs[0]; weighted = np.empty((V, V), np.float64)
-        _unpack(raw, shift, L, weighted)
-    else:
+        total = _finish(raw, weighted, shift, L, 2)
+    else:      # raw in place; weighted sums become float64 in their own buffer
         raw, wsum = accs; weighted = wsum.view(np.float64)
-        _int_to_float_inplace(wsum, weighted, L)
+        total = _finish(raw, weighted, 0, L, 0); _finish(wsum, weighted, 0, L, 1)
     del accs
-    n_pairs = int(raw.sum()) // 2
+    n_pairs = int(total) // 2
     if n_pairs == 0:
         raise ValueError(f"no pair of in-vocabulary tokens lies within distance L = {L} inside a document "
                          "(out-of-vocabulary gaps separate them all): use a larger V or L")
