@@ -117,7 +117,7 @@ def main():
 
     # --- throughput: ours
     n_timed = 5 if a.quick else 15
-    for model, n_neg, tied in (("sgns", a.negative, False), ("sgns", a.negative, True), ("qwem", 1, True)):
+    for model, n_neg, tied in (("sgns", a.negative, False), ("sgns", a.negative, True), ("qwem", a.negative, True), ("qwem", 1, True)):
         for dev in (1, 2):
             r = our_throughput(model, tokens, offsets, a.V, a.L, counts, d=a.d, B=a.B, n_neg=n_neg, tied=tied,
                                devices=dev, steps=n_timed)

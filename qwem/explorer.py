@@ -6,7 +6,7 @@
 __all__ = ['aligned_gd_singular_values', 'save_spectrum', 'load_spectrum', 'plot_dynamics', 'dynamics_explorer',
            'dynamics_explorer_html']
 
-# %% ../nbs/03a_explorer.ipynb #040cacad
+# %% ../nbs/03a_explorer.ipynb #24b096a7
 import hashlib
 import json
 import os
@@ -17,7 +17,7 @@ import numpy as np
 from .dynamics import *
 from .dynamics import _as_1d
 
-# %% ../nbs/03a_explorer.ipynb #2041e810
+# %% ../nbs/03a_explorer.ipynb #91407e92
 def aligned_gd_singular_values(
     eigenvalues,     # (d,) float eigenvalues of the learned directions
     s0,              # (d,) float initial singular values
@@ -35,7 +35,7 @@ def aligned_gd_singular_values(
             n = r; out.append(s.copy())
     return np.array(out)
 
-# %% ../nbs/03a_explorer.ipynb #c68a0899
+# %% ../nbs/03a_explorer.ipynb #d158c469
 def save_spectrum(
     path,          # str or Path of the .json file to write
     eigenvalues,   # (n,) float eigenvalues, descending
@@ -58,13 +58,13 @@ def load_spectrum(
 ):
     "Eigenvalues (n,) float64 and the metadata dict saved by `save_spectrum`."
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path} not found: run the `#| slow` cell of nbs/03_dynamics.ipynb that computes the "
-                                "default corpus's spectrum (nbdev_test --path nbs/03_dynamics.ipynb --flags slow)")
+        raise FileNotFoundError(f"{path} not found: run the `#| slow` cell of nbs/03a_explorer.ipynb that computes the "
+                                "default corpus's spectrum (nbdev_test --path nbs/03a_explorer.ipynb --flags slow)")
     with open(path) as f: obj = json.load(f)
     if "eigenvalues" not in obj: raise ValueError(f"{path} is not a spectrum file (no 'eigenvalues' key)")
     return np.asarray(obj["eigenvalues"], np.float64), obj.get("meta", {})
 
-# %% ../nbs/03a_explorer.ipynb #ffd42a55
+# %% ../nbs/03a_explorer.ipynb #d579adfe
 def _explorer_curves(lam, V, d, sigma2, init, g, n=300):
     "Closed-form curves for the explorers: rescaled times, s_k, loss, half-rise times / tau_1, tau_1."
     lam = np.asarray(lam, np.float64)[:d]
@@ -134,7 +134,7 @@ def dynamics_explorer(
     out = w.interactive_output(draw, {"d": sd, "sigma2": ss, "lr": sl})
     return w.VBox([w.HBox([sd, ss, sl]), out])
 
-# %% ../nbs/03a_explorer.ipynb #ba8cec47
+# %% ../nbs/03a_explorer.ipynb #044514f4
 _EXPLORER_JS = r"""
 (function () {
   const root = document.getElementById(%(uid)s), lam = %(lam)s, V = %(V)d, g = %(g)r, N = 240;

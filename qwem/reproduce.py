@@ -14,7 +14,20 @@ from .sources import SOURCES, cache_dir
 from .counting import count_corpus
 
 # %% auto #0
-__all__ = ['open_corpus', 'write_json', 'read_json', 'corpus_summary', 'format_corpus_summary', 'counts_summary', 'reproduce']
+__all__ = ['CLOSED_FORM_COLUMNS', 'TRAINED_COLUMNS', 'PAPER_FIG3B', 'PUBLISHED', 'FIGURE3B_COLUMNS', 'SCALING_COLUMNS',
+           'open_corpus', 'write_json', 'read_json', 'corpus_summary', 'format_corpus_summary', 'counts_summary',
+           'closed_form_column', 'word2vec_column', 'trained_column', 'figure3b_table', 'every_other_document',
+           'gradient_descent_figure', 'training_figure', 'publish_results', 'embedding_scores', 'reproduce',
+           'corpus_size_scaling', 'scaling_table']
+
+# %% ../nbs/08_reproduce.ipynb #a454ca52
+import shutil
+import jax
+from .target import canonical_psi, pmi, target_matrix
+from .eigen import closed_form_embeddings
+from .dynamics import random_init_run, measured_half_rise_times, half_rise_times, initial_singular_values, plot_random_init_run, loss_trajectory
+from .train import train_corpus, run_folder, plot_training_singular_values, PRESETS
+from .benchmarks import evaluate_all, gensim_word2vec
 
 # %% ../nbs/08_reproduce.ipynb #ba7194a0
 def open_corpus(spec: str = "default",         # 'default', 'brown', or a token-stream folder
@@ -94,6 +107,182 @@ def counts_summary(counts,            # qwem.counting.CooccurrenceCounts
                 fingerprint=m.get("fingerprint"), oov=m.get("oov"))
 
 # %% ../nbs/08_reproduce.ipynb #052a3de0
+def _targets(counts, which):
+    "Build the symmetric target named `which` from the counts (float32: entries need no more for a rank-d fit)."
+    P, Pi = counts.pair_probabilities(weighted=True), counts.unigram_probabilities()
+    if which == "svd(M*)": return target_matrix(P, Pi, canonical_psi(), dtype=np.float32)
+    if which == "svd(PPMI)": return pmi(P, Pi, positive=True, unobserved="zero", dtype=np.float32)
+    if which == "svd(PMI)": return pmi(P, Pi, unobserved="paper", dtype=np.float32)
+    if which == "svd(PMI, unobserved=0)": return pmi(P, Pi, unobserved="zero", dtype=np.float32)
+    raise ValueError(f"unknown target {which!r}")
+
+CLOSED_FORM_COLUMNS = ("svd(M*)", "svd(PPMI)", "svd(PMI)", "svd(PMI, unobserved=0)")
+
+def closed_form_column(counts,        # qwem.counting.CooccurrenceCounts
+                       which: str,     # one of CLOSED_FORM_COLUMNS
+                       d: int = 200,   # embedding dimension
+                       *, key,         # jax.random key for the eigensolver
+                      ) -> tuple[np.ndarray, dict]:
+    "Embeddings W (V, d) float32 of one closed-form column, and facts about its spectrum."
+    M = _targets(counts, which)
+    W, vals = closed_form_embeddings(M, d, key=key, allow_negative=True, return_eigenvalues=True)
+    return W.astype(np.float32), dict(top_eigenvalue=float(vals[0]), eigenvalue_d=float(vals[-1]),
+                                      negative_in_top_d=int((vals < 0).sum()), eigenvalues=np.asarray(vals, np.float64).tolist())
+
+# %% ../nbs/08_reproduce.ipynb #784d90bb
+def word2vec_column(ts: TokenStream, V: int, d: int = 200, L: int = 16, *, epochs: int = 5, seed: int = 0,
+                    progress: bool = True) -> np.ndarray:
+    "gensim skip-gram word2vec (negative 5, sample 1e-5, window L) on the in-vocabulary stream: W (V, d) float32."
+    tokens, offsets = ts.restrict(V)
+    return gensim_word2vec(tokens, offsets, ts.vocab(V), d=d, window=L, negative=5, sample=1e-5, epochs=epochs,
+                           workers=2, seed=seed, progress=progress)
+
+# %% ../nbs/08_reproduce.ipynb #8853e373
+TRAINED_COLUMNS = {"QWEM (ours)": "qwem", "word2vec (ours)": "sgns"}
+
+def trained_column(out: Path, ts: TokenStream, name: str, V: int, d: int = 200, L: int = 16, *, preset: str = "cpu",
+                   seed: int = 0, force: bool = False, progress: bool = True) -> tuple[np.ndarray, dict]:
+    "Train one of TRAINED_COLUMNS with `train_corpus` (in its `run_folder`, log copied to out/train/): W (V, d) float32 and facts."
+    model = TRAINED_COLUMNS[name]
+    folder = run_folder(ts, preset, V, d, L, seed)
+    if force and (folder / model).exists(): shutil.rmtree(folder / model)
+    r = train_corpus(model, ts, V=V, d=d, L=L, preset=preset, seed=seed, out=folder, progress=progress)
+    (Path(out) / "train").mkdir(parents=True, exist_ok=True)
+    for f in ("log.json", "vectors.txt"): shutil.copyfile(folder / model / f, Path(out) / "train" / f"{model}_{f}")
+    m = r.meta
+    return r.W.astype(np.float32), dict(preset=preset, settings=m["settings"], train_seconds=round(m["seconds"], 1),
+                                        pairs_per_second=m["pairs_per_second"], steps=m["config"]["steps"])
+
+# %% ../nbs/08_reproduce.ipynb #add22609
+PAPER_FIG3B = {  # Figure 3b of the paper: V = 10,000, d = 200, 2B Wikipedia tokens
+    "word2vec":  dict(analogies=0.680, men=0.744, wordsim353=0.698),
+    "QWEM":      dict(analogies=0.651, men=0.755, wordsim353=0.682),
+    "svd(M*)":   dict(analogies=0.663, men=0.755, wordsim353=0.683),
+    "svd(PPMI)": dict(analogies=0.506, men=0.740, wordsim353=0.690),
+    "svd(PMI)":  dict(analogies=0.084, men=0.448, wordsim353=0.221),
+}
+
+def figure3b_table(scores: dict,         # column name -> `evaluate_all` result
+                   paper: bool = True,    # add the paper's number beside ours where it has one
+                  ) -> str:
+    "The Figure 3b table as markdown: rows are benchmarks, columns embeddings."
+    cols = list(scores)
+    def cell(c, row):
+        r = scores[c][row]
+        ours = f"{r['accuracy']:.1%}" if row == "analogies" else f"{r['score']:.3f}"
+        ref = PAPER_FIG3B.get(c.replace(" (gensim)", "").replace(" (ours)", ""), {}).get(row) if paper else None
+        if ref is None: return ours
+        return f"{ours} ({ref:.1%})" if row == "analogies" else f"{ours} ({ref:.3f})"
+    any_col = scores[cols[0]]
+    names = {"analogies": f"Google analogies (acc.; {any_col['analogies']['coverage']:.0%} of questions covered)",
+             "men": "MEN (Spearman)", "wordsim353": "WordSim353 (Spearman)", "simlex999": "SimLex-999 (Spearman)"}
+    lines = ["| benchmark | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    for row, name in names.items():
+        lines.append(f"| {name} | " + " | ".join(cell(c, row) for c in cols) + " |")
+    if paper: lines.append("\nIn parentheses: the paper's Figure 3b (2B Wikipedia tokens).")
+    return "\n".join(lines)
+
+# %% ../nbs/08_reproduce.ipynb #73898ad2
+def every_other_document(ts: TokenStream,  # the corpus to thin
+                         *, step: int = 2,   # keep documents 0, step, 2 step, ...
+                         progress: bool = True) -> TokenStream:
+    "A corpus of every `step`-th document of `ts` (cached next to it); the words are re-tokenized exactly."
+    folder = ts.folder.parent / f"{ts.folder.name}-every{step}"
+    if (folder / "manifest.json").exists():
+        sub = TokenStream.load(folder)
+        if sub.manifest.get("parent") == ts.fingerprint: return sub
+    words = np.array(ts.words, dtype=object)
+    docs = (" ".join(words[ts.tokens[ts.offsets[d]:ts.offsets[d + 1]]]) for d in range(0, ts.n_docs, step))
+    src = dict(name=folder.name, client="derived", package=str(ts.folder), version=ts.fingerprint,
+               licence="as the parent corpus")
+    return build_token_stream(docs, folder, sources_manifest=[src], progress=progress,
+                              metadata=dict(parent=ts.fingerprint, step=step))
+
+# %% ../nbs/08_reproduce.ipynb #d4b12aef
+def _top_eigen(M, d, key):
+    "Top-d eigenpairs of M by value (dense LAPACK for small V, the JAX Krylov solver otherwise)."
+    from qwem.eigen import top_eigenpairs
+    return top_eigenpairs(M, d, key=key, dense_below=2000)
+
+def gradient_descent_figure(out: Path, counts, *, V: int, d: int, sigma2: float = 1e-8, t_max: float = 4.0,
+                            k_max: int = 20, seed: int = 0, progress: bool = True) -> dict:
+    "Gradient descent on M* from a small random start against eq. 11: writes out/figure2_gd.png, returns its numbers."
+    import matplotlib; matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    M = _targets(counts, "svd(M*)")
+    key = jax.random.key(seed)
+    lam, vec = _top_eigen(M, d, key)
+    dd = int(min(d, np.sum(lam > 0)))              # eq. 11 needs lambda_k > 0
+    t0 = time.perf_counter()
+    run = random_init_run(M, lam, vec, d=dd, sigma2=sigma2, key=jax.random.fold_in(key, 1), t_max=t_max, n_records=120,
+                          spacing="linear", progress=progress)
+    secs = time.perf_counter() - t0
+    del M
+    tr = run.trajectory
+    s0 = initial_singular_values(run.W0, run.eigenvectors, kind="qr")
+    meas = measured_half_rise_times(tr.t, tr.singular_values, run.eigenvalues)
+    pred = half_rise_times(run.eigenvalues, s0)
+    k = min(k_max, dd)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 3.8), dpi=80, layout="constrained", gridspec_kw=dict(width_ratios=[1.4, 1]))
+    plot_random_init_run(run, k_max=k, ax=a1, title=f"GD on $M^\\star$: V = {V:,}, d = {dd}, $\\sigma^2$ = {sigma2:g} (top {k})")
+    tt = np.linspace(0, tr.t[-1], 400)
+    a2.plot(tr.t / run.tau1, tr.loss, "k", lw=1.5, label="gradient descent")
+    a2.plot(tt / run.tau1, loss_trajectory(run.eigenvalues, s0, tt), "r--", lw=1, label="eq. 11, QR start")
+    for x in pred[pred < tr.t[-1]][:k] / run.tau1: a2.axvline(x, c="gray", ls=":", lw=0.6)
+    a2.set(xlabel=r"$t/\tau_1$", ylabel="loss (eq. 3) - const", title="the loss drops once per learned direction")
+    a2.legend(fontsize=8)
+    fig.savefig(Path(out) / "figure2_gd.png"); plt.close(fig)
+    ok = np.isfinite(meas[:k])
+    return dict(steps=int(tr.steps[-1]), seconds=round(secs, 1), seconds_per_step=secs / max(int(tr.steps[-1]), 1),
+                tau1=run.tau1, d=dd, eigenvalues=run.eigenvalues[:k].tolist(),
+                half_rise_measured_over_predicted=np.where(ok, meas[:k] / pred[:k], np.nan).tolist())
+
+def training_figure(out: Path, ts: TokenStream, *, V: int, d: int, L: int, eigenvalues, preset: str = "cpu", seed: int = 0,
+                    k: int = 10) -> dict:
+    "Singular values of the trained QWEM (and word2vec) runs against eq. 11: writes out/figure2_sgd.png."
+    import matplotlib; matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    out = Path(out)
+    lam = np.asarray(eigenvalues, np.float64)
+    W_svd = np.load(out / "embeddings" / f"{_slug('svd(M*)')}.npy").astype(np.float64)
+    vec = W_svd[:, :k] / np.sqrt(lam[:k])           # eq. 7: W = V* Lambda^(1/2), columns with lambda_k > 0
+    runs = run_folder(ts, preset, V, d, L, seed)
+    rec = json.loads((runs / "qwem" / "log.json").read_text())
+    log = {kk: np.asarray(v) for kk, v in rec["log"].items()}
+    cfg = rec["meta"]["config"]
+    W0 = np.load(runs / "qwem" / "checkpoint" / "snapshot_000000000.npy")
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.6), dpi=80, layout="constrained")
+    plot_training_singular_values(a1, log, lam, vec, W0, cfg["lr"], cfg["steps"], cfg["schedule"], k=k,
+                                  title=f"QWEM, minibatch SGD ({rec['meta']['preset']} preset): top {k}")
+    from qwem.train import time_of_step
+    s0 = np.abs(np.diag(np.linalg.qr(np.asarray(W0, np.float64).T @ vec, mode="r")))
+    pred = half_rise_times(lam[:k], s0)
+    meas = measured_half_rise_times(time_of_step(log["step"], cfg["lr"], cfg["steps"], cfg["schedule"]), log["sv"][:, :k], lam[:k])
+    sg = runs / "sgns" / "log.json"
+    if sg.exists():
+        rs = json.loads(sg.read_text()); ls = {kk: np.asarray(v) for kk, v in rs["log"].items()}
+        cols = plt.cm.viridis(np.linspace(0, 0.9, k))
+        for i in range(k):
+            a2.plot(ls["step"], ls["sv"][:, i] / ls["sv"][-1, i], c=cols[i], lw=1.3)
+            a2.plot(log["step"] * ls["step"][-1] / log["step"][-1], log["sv"][:, i] / np.sqrt(lam[i]), c=cols[i], lw=1, ls=":")
+        a2.plot([], [], "k", label="word2vec: $s_k$ / final"); a2.plot([], [], "k:", label=r"QWEM: $s_k/\sqrt{\lambda_k}$ (steps rescaled)")
+        a2.set(xlabel="word2vec SGD step", xscale="log", ylabel="relative singular value",
+               title=f"word2vec ({rs['meta']['preset']} preset) and QWEM"); a2.legend(fontsize=8)
+    fig.savefig(out / "figure2_sgd.png"); plt.close(fig)
+    return dict(half_rise_measured_over_predicted=(meas / pred).tolist(), eigenvalues=lam[:k].tolist())
+
+PUBLISHED = ("table.md", "table.json", "scaling.md", "scaling.json", "summary.json", "figure2_gd.png", "figure2_sgd.png")
+
+def publish_results(out: Path, folder: Path) -> list[str]:
+    "Copy the small results of a run (tables, figures, summary) into `folder`, e.g. nbs/reproduced for the docs."
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    done = []
+    for name in PUBLISHED:
+        if (Path(out) / name).exists():
+            shutil.copyfile(Path(out) / name, folder / name); done.append(name)
+    return done
+
+# %% ../nbs/08_reproduce.ipynb #9cd06088
 def _stage(out: Path, name: str, config: dict, fn, *, force: bool = False, log=print):
     "Run `fn()` unless `out/name.json` holds a result for the same config; store and return the result."
     path = out / f"{name}.json"
@@ -101,21 +290,65 @@ def _stage(out: Path, name: str, config: dict, fn, *, force: bool = False, log=p
     if rec and rec.get("config") == config:
         log(f"[{name}] already done ({path}); skipping")
         return rec["result"]
+    log(f"[{name}] running")
     t0 = time.perf_counter()
     result = fn()
     write_json(path, dict(config=config, seconds=round(time.perf_counter() - t0, 2), result=result))
     return result
 
+def _slug(name: str) -> str: return "_".join("".join(ch if ch.isalnum() else " " for ch in name).split()).lower()
+
+def _save_npy(path: Path, a: np.ndarray):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npy")
+    with os.fdopen(fd, "wb") as f: np.save(f, a)
+    os.replace(tmp, path)
+
+def embedding_scores(out: Path, ts: TokenStream, counts, name: str, *, V: int, L: int, d: int, seed: int = 0,
+                     w2v_epochs: int = 5, train_preset: str = "cpu", force: bool = False, progress: bool = True,
+                     tag: str = "") -> dict:
+    "Compute (or find) one column's embeddings, save them under out/embeddings/, and score them."
+    cfg = dict(fingerprint=ts.fingerprint, V=V, L=L, d=d, seed=seed, column=name)
+    if name.startswith("word2vec (gensim"): cfg["epochs"] = w2v_epochs
+    if name in TRAINED_COLUMNS: cfg["preset"] = train_preset
+    def run():
+        t0 = time.perf_counter()
+        if name in TRAINED_COLUMNS:
+            W, info = trained_column(out, ts, name, V, d, L, preset=train_preset, seed=seed, force=force, progress=progress)
+        elif name.startswith("word2vec"):
+            W, info = word2vec_column(ts, V, d, L, epochs=w2v_epochs, seed=seed, progress=progress), {}
+        else:
+            W, info = closed_form_column(counts, name, d, key=jax.random.key(seed))
+        secs = time.perf_counter() - t0
+        _save_npy(out / "embeddings" / f"{_slug(tag + name)}.npy", W)
+        return dict(scores=evaluate_all(W, ts.vocab(V)), seconds=round(secs, 1), **info)
+    return _stage(out, f"emb_{_slug(tag + name)}", cfg, run, force=force)
+
+FIGURE3B_COLUMNS = ("word2vec (gensim)", "word2vec (ours)", "QWEM (ours)", "svd(M*)", "svd(PPMI)", "svd(PMI)",
+                    "svd(PMI, unobserved=0)")
+
 def reproduce(out: str | Path = "results",  # output folder for records, tables and figures
               *, corpus: str = "default",    # 'default', 'brown' or a token-stream folder
               V: int = 10_000,               # vocabulary size (the paper: 10,000)
               L: int = 16,                   # window half-width (the paper: 16, i.e. 32 neighbours)
+              d: int = 200,                  # embedding dimension (the paper: 200)
+              columns: tuple = FIGURE3B_COLUMNS,  # the embeddings of the table, in this order
+              scaling: bool = True,          # also score svd(M*), svd(PPMI) and word2vec on smaller corpora
+              dynamics: bool = True,         # gradient descent on M* from a small start: the Figure 2 style plot
+              w2v_epochs: int = 5,           # gensim epochs
+              train_preset: str = "cpu",     # settings of our trainers: "cpu" (default), "paper" (GPU), "test"
+              publish: str | Path | None = None,  # also copy the tables, figures and summary into this folder
               force: bool = False,           # recompute every stage
               progress: bool = True,
              ) -> dict:
     "Run every stage of the reproduction on a corpus; returns the records by stage."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    if V < 1 or L < 1: raise ValueError(f"V and L must be positive (got V={V}, L={L})")
+    if V < 1 or L < 1 or d < 1: raise ValueError(f"V, L and d must be positive (got V={V}, L={L}, d={d})")
+    if d >= V: raise ValueError(f"d = {d} must be smaller than V = {V}: lower d or raise V")
+    unknown = [c for c in columns if c not in FIGURE3B_COLUMNS]
+    if unknown: raise ValueError(f"unknown column(s) {unknown}: choose from {list(FIGURE3B_COLUMNS)}")
+    if train_preset not in PRESETS["qwem"]: raise ValueError(f"train_preset must be one of {list(PRESETS['qwem'])}, got {train_preset!r}")
+    t_start = time.perf_counter()
     ts = open_corpus(corpus, progress=progress)
     res = {}
     res["corpus"] = _stage(out, "corpus", dict(fingerprint=ts.fingerprint, V=V),
@@ -127,5 +360,65 @@ def reproduce(out: str | Path = "results",  # output folder for records, tables 
         return counts_summary(c, time.perf_counter() - t0)
     res["counts"] = _stage(out, "counts", dict(fingerprint=ts.fingerprint, V=V, L=L), count, force=force)
     print(f"counted {res['counts']['pairs']:,} pairs at V = {V:,}, L = {L} in {res['counts']['seconds']} s")
-    write_json(out / "summary.json", dict(python=platform.python_version(), stages=list(res), **res))
+    counts = count_corpus(ts, V=V, L=L, progress=False) if columns or dynamics else None
+    order = sorted(columns, key=lambda c: c in TRAINED_COLUMNS or c.startswith("word2vec"))  # closed forms first: cheap
+    records = {c: embedding_scores(out, ts, counts, c, V=V, L=L, d=d, w2v_epochs=w2v_epochs, train_preset=train_preset,
+                                   force=force, progress=progress) for c in order}
+    scores = {c: records[c]["scores"] for c in columns}
+    if scores:
+        table = figure3b_table(scores)
+        (out / "table.md").write_text(table + "\n")
+        write_json(out / "table.json", scores)
+        print(table)
+        res["table"] = scores
+    if dynamics:
+        res["dynamics"] = _stage(out, "dynamics", dict(fingerprint=ts.fingerprint, V=V, L=L, d=d, sigma2=1e-8, t_max=4.0),
+                                 lambda: gradient_descent_figure(out, counts, V=V, d=d, progress=progress), force=force)
+        print(f"Figure 2 (gradient descent on M*): {out / 'figure2_gd.png'}")
+    del counts
+    if "QWEM (ours)" in columns and "svd(M*)" in columns:
+        res["training_dynamics"] = training_figure(out, ts, V=V, d=d, L=L, eigenvalues=records["svd(M*)"]["eigenvalues"],
+                                                  preset=train_preset)
+        print(f"Figure 2 (SGD, QWEM and word2vec): {out / 'figure2_sgd.png'}")
+    if scaling and columns and corpus == "default":
+        res["scaling"] = corpus_size_scaling(out, ts, V=V, L=L, d=d, w2v_epochs=w2v_epochs, force=force,
+                                             progress=progress, full_scores=scores)
+        print(scaling_table(res["scaling"]))
+    write_json(out / "summary.json", dict(python=platform.python_version(), jax=jax.__version__, stages=list(res),
+                                          seconds=round(time.perf_counter() - t_start, 1), **res))
+    if publish: publish_results(out, publish)
     return res
+
+
+# %% ../nbs/08_reproduce.ipynb #65dd77be
+SCALING_COLUMNS = ("svd(M*)", "svd(PPMI)", "word2vec (gensim)")
+
+def corpus_size_scaling(out: Path, ts: TokenStream, *, V: int, L: int, d: int, w2v_epochs: int = 5,
+                        force: bool = False, progress: bool = True, full_scores: dict | None = None) -> list[dict]:
+    "Scores of SCALING_COLUMNS on the Brown corpus, half the corpus and all of it: one row per (corpus, column)."
+    rows = []
+    for label, sub in (("brown", brown_corpus(progress=progress)), ("half", every_other_document(ts, progress=progress)),
+                       ("full", ts)):
+        Vs = min(V, len(sub.words))
+        counts = None
+        for col in SCALING_COLUMNS:
+            if label == "full" and full_scores and col in full_scores: sc = full_scores[col]
+            else:
+                if counts is None and not col.startswith("word2vec"): counts = count_corpus(sub, V=Vs, L=L, progress=False)
+                sc = embedding_scores(out, sub, counts, col, V=Vs, L=L, d=d, w2v_epochs=w2v_epochs, force=force,
+                                      progress=progress, tag=f"{label}_")["scores"]
+            rows.append(dict(corpus=label, tokens=sub.n_tokens, V=Vs, column=col, analogies=sc["analogies"]["accuracy"],
+                             coverage=sc["analogies"]["coverage"], men=sc["men"]["score"],
+                             wordsim353=sc["wordsim353"]["score"]))
+        del counts
+    write_json(out / "scaling.json", rows)
+    (out / "scaling.md").write_text(scaling_table(rows) + "\n")
+    return rows
+
+def scaling_table(rows: list[dict]) -> str:
+    "Markdown: one line per corpus and column, with the analogy accuracy, MEN and WordSim353."
+    lines = ["| corpus | tokens | embedding | analogies (coverage) | MEN | WordSim353 |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['corpus']} | {r['tokens'] / 1e6:.1f}M | {r['column']} | {r['analogies']:.1%} "
+                     f"({r['coverage']:.0%}) | {r['men']:.3f} | {r['wordsim353']:.3f} |")
+    return "\n".join(lines)

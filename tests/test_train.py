@@ -87,3 +87,22 @@ def test_bad_input(stream):
     with pytest.raises(ValueError, match="L="): train(tok, off, V, counts=c20, **kw("qwem"))
     with pytest.raises(ValueError, match="schedule"): train(tok, off, V, counts=c, schedule="cosine", **kw("qwem"))
     with pytest.raises(ValueError, match="devices"): train(tok, off, V, counts=c, devices=64, **kw("qwem"))
+
+def test_train_corpus_writes_gensim_readable_vectors_and_resumes(tmp_path):
+    from gensim.models import KeyedVectors
+    from qwem.corpus import brown_corpus
+    from qwem.train import train_corpus
+    ts = brown_corpus(progress=False)
+    for model in ("qwem", "sgns"):
+        r = train_corpus(model, ts, V=500, d=16, preset="test", out=tmp_path, progress=False)
+        folder = tmp_path / model
+        kv = KeyedVectors.load_word2vec_format(str(folder / "vectors.txt"))
+        assert kv.index_to_key == ts.vocab(500)
+        np.testing.assert_array_equal(kv.vectors, r.W)
+        np.testing.assert_array_equal(np.load(folder / "W.npy"), r.W)
+        rec = json.loads((folder / "log.json").read_text())
+        assert rec["meta"]["preset"] == "test" and len(rec["log"]["step"]) == len(r.log["step"])
+        again = train_corpus(model, ts, V=500, d=16, preset="test", out=tmp_path, progress=False)
+        assert again.meta["resumed_from"] == r.meta["config"]["steps"]       # finished: nothing to redo
+        np.testing.assert_array_equal(again.W, r.W)
+    with pytest.raises(ValueError, match="preset"): train_corpus("qwem", ts, V=500, preset="gpu", progress=False)
