@@ -477,7 +477,8 @@ PRESETS = {
     "qwem": {"cpu": dict(B=50_000, n_neg=1, steps=6_000, lr=4e-6, schedule="step", init="small", sigma=1e-3, qwem_negatives="uniform"),
              "paper": dict(B=50_000, n_neg=1, steps=4_000_000, lr="paper", schedule="step", init="small", sigma=1e-12 / np.sqrt(200), qwem_negatives="unigram"),
              "test": dict(B=2_000, n_neg=1, steps=50, lr=1e-6, schedule="constant", init="small", sigma=1e-3, qwem_negatives="uniform")},
-    "sgns": {"cpu": dict(B=50_000, n_neg=5, steps=2_000, lr=200.0, schedule="step", init="word2vec", tied=False),
+    "sgns": {"cpu": dict(B=50_000, n_neg=5, steps=4_000, lr=1250.0, schedule="step", init="word2vec", tied=False,
+                         inner_updates=True, chunk=3072),
              "paper": dict(B=50_000, n_neg=1, steps=2_000_000, lr="paper", schedule="constant", init="small", sigma=0.1 / np.sqrt(200)),
              "test": dict(B=2_000, n_neg=5, steps=50, lr=10.0, schedule="constant", init="word2vec", tied=False)},
 }
