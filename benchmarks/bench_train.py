@@ -1,6 +1,6 @@
 """Training speed of our JAX steps (QWEM and word2vec SGNS) against gensim's Word2Vec, measured in the same run.
 
-    python benchmarks/bench_train.py            # throughput + time-to-quality on the default corpus (~20 min on 2 cores)
+    python benchmarks/bench_train.py            # throughput + time-to-quality of the "cpu" presets on the default corpus (~30 min on 2 cores)
     python benchmarks/bench_train.py --quick    # throughput only, fewer steps (~3 min)
 
 Pairs are counted the same way for everyone: one dot product between a word vector and a context (or negative)
@@ -64,7 +64,8 @@ def gensim_run(tokens, offsets, words, *, d, L, negative, sample, epochs, worker
     return seconds, marks, np.stack([m.wv[w] for w in words])
 
 
-def our_throughput(model, tokens, offsets, V, L, counts, *, d, B, n_neg, tied, devices, steps, init="word2vec"):
+def our_throughput(model, tokens, offsets, V, L, counts, *, d, B, n_neg, tied, devices, steps, init="word2vec",
+                   inner_updates=False, chunk=256, qwem_positives="stream", qwem_negatives="unigram"):
     "Pairs per second of our jitted step (compile excluded, median over timed steps)."
     mesh = _mesh(devices); rep = NamedSharding(mesh, P())
     uni = np.bincount(tokens, minlength=V)
@@ -72,8 +73,9 @@ def our_throughput(model, tokens, offsets, V, L, counts, *, d, B, n_neg, tied, d
         tk, of = subsample_stream(tokens, offsets, keep_probability(uni, 1e-5), np.random.default_rng(0))
         data = train_data("sgns", tk, of, V, L, uni, device=rep)
     else:
-        data = train_data("qwem", tokens, offsets, V, L, uni, counts=counts, device=rep)
-    step, _ = make_step(model, B, n_neg, tied, mesh)
+        data = train_data("qwem", tokens, offsets, V, L, uni, counts=counts, device=rep, qwem_positives=qwem_positives,
+                          qwem_negatives=qwem_negatives)
+    step, _ = make_step(model, B, n_neg, tied, mesh, chunk, inner_updates)
     params = jax.device_put(init_params(jax.random.key(0), V, d, init, 1e-3, tied), rep)
     params, loss, _ = step(params, data, jax.random.key(1), 0.0); loss.block_until_ready()
     ts = []
@@ -125,6 +127,17 @@ def main():
             out[key] = dict(pairs_per_second=r, ratio_to_gensim=r / g_pairs)
             print(f"ours {model:4s} ({'tied' if tied else 'untied'}, n_neg={n_neg}, {dev} device{'s' * (dev > 1)}): "
                   f"{r / 1e6:.2f} M pairs/s = {r / g_pairs:.2f} x gensim")
+    from qwem.train import PRESETS
+    for model in ("sgns", "qwem"):   # the "cpu" presets' own step settings
+        cfg = PRESETS[model]["cpu"]
+        extra = dict(inner_updates=cfg.get("inner_updates", False), chunk=cfg.get("chunk", 256))
+        if model == "qwem": extra.update(qwem_positives=cfg["qwem_positives"], qwem_negatives=cfg["qwem_negatives"])
+        for dev in (1, 2):
+            r = our_throughput(model, tokens, offsets, a.V, a.L, counts, d=a.d, B=cfg["B"], n_neg=cfg["n_neg"],
+                               tied=cfg.get("tied", True), devices=dev, steps=n_timed, **extra)
+            out[f"{model}_cpu_preset_dev{dev}"] = dict(pairs_per_second=r, ratio_to_gensim=r / g_pairs, settings=extra)
+            print(f"ours {model:4s} ('cpu' preset: {', '.join(f'{k}={v}' for k, v in extra.items())}, {dev} device{'s' * (dev > 1)}): "
+                  f"{r / 1e6:.2f} M pairs/s = {r / g_pairs:.2f} x gensim")
     if a.quick:
         if a.json: json.dump(out, open(a.json, "w"), indent=1)
         return
@@ -137,7 +150,6 @@ def main():
     out["gensim_ttq"] = dict(seconds=g_sec, final_accuracy=final, seconds_to_90pct=t90, marks=marks)
     print(f"gensim: {a.epochs} epochs in {g_sec:.0f} s, final analogy accuracy {final:.3f}, 90% of it after {t90:.0f} s "
           f"(per-epoch evaluations)")
-    from qwem.train import PRESETS
     for model in ("sgns", "qwem"):
         cfg = dict(PRESETS[model]["cpu"])
         every = max(1, cfg["steps"] // 20)

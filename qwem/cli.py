@@ -46,16 +46,16 @@ def cmd_reproduce(a):
     cols = FIGURE3B_COLUMNS if a.columns is None else tuple(c.strip() for c in a.columns.split(",") if c.strip())
     if a.no_train: cols = tuple(c for c in cols if "(ours)" not in c)
     reproduce(a.out, corpus=a.corpus, V=a.V, L=a.L, d=a.d, columns=cols, scaling=not a.no_scaling, dynamics=not a.no_dynamics,
-              train_preset=a.preset, publish=a.publish, force=a.force)
+              train_preset=a.preset, publish=a.publish, force=a.force, progress=not a.no_progress)
 
 def cmd_train(a):
     "Train QWEM or word2vec (SGNS) with our JAX trainer; write word2vec-format vectors, W.npy and a log under --out."
     from qwem.train import train_corpus
     ts = _open(a)
     given = dict(steps=a.steps, lr=a.lr, B=a.batch, n_neg=a.negatives, schedule=a.schedule, init=a.init, sigma=a.sigma,
-                 tied=False if a.untied else None)
+                 tied=False if a.untied else None, qwem_positives=a.positives, qwem_negatives=a.qwem_negatives)
     r = train_corpus(a.model, ts, V=a.V, d=a.d, L=a.L, preset=a.preset, seed=a.seed, devices=a.devices, out=a.out,
-                     **{k: v for k, v in given.items() if v is not None})
+                     progress=not a.no_progress, **{k: v for k, v in given.items() if v is not None})
     m = r.meta
     folder = f"{a.out}/{a.model}"
     print(f"{a.model}: {m['config']['steps']:,} steps ({'resumed from ' + format(m['resumed_from'], ',') if m['resumed_from'] else 'from scratch'}) "
@@ -91,6 +91,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--no-scaling", action="store_true", help="skip the corpus-size comparison")
     c.add_argument("--no-dynamics", action="store_true", help="skip gradient descent on M* (figure2_gd.png)")
     c.add_argument("--publish", metavar="FOLDER", help="also copy tables, figures and summary here (e.g. nbs/reproduced)")
+    c.add_argument("--no-progress", action="store_true", help="no progress bars")
     c.set_defaults(fn=cmd_reproduce)
     c = sub.add_parser("train", help=cmd_train.__doc__, description=cmd_train.__doc__); _corpus_args(c)
     c.add_argument("--model", choices=["qwem", "sgns"], default="qwem", help="qwem (eq. 3, Setting 1) or sgns (word2vec, eq. 1)")
@@ -102,9 +103,12 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--schedule", choices=["constant", "step"], help="learning-rate schedule (step: x0.1 at 0.75 of the run)")
     c.add_argument("--init", choices=["small", "word2vec"], help="initialisation"); c.add_argument("--sigma", type=float, help="std of the small init")
     c.add_argument("--untied", action="store_true", help="separate context vectors W' (default: tied, W' = W)")
+    c.add_argument("--positives", choices=["stream", "entries"], help="QWEM: positive pairs from the stream (the paper) or the counts' entries")
+    c.add_argument("--qwem-negatives", choices=["unigram", "uniform"], help="QWEM: negative words from the unigram (the paper) or uniform")
     c.add_argument("--seed", type=int, default=0, help="seed of the initialisation and of every step (default: 0)")
     c.add_argument("--devices", type=int, help="data-parallel devices (on CPU, qwem sets XLA_FLAGS to force that many)")
     c.add_argument("--out", default="results/train", help="output folder; a rerun resumes from its checkpoint (default: results/train)")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar")
     c.set_defaults(fn=cmd_train)
     return p
 

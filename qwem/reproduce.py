@@ -254,6 +254,9 @@ def training_figure(out: Path, ts: TokenStream, *, V: int, d: int, L: int, eigen
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.6), dpi=80, layout="constrained")
     plot_training_singular_values(a1, log, lam, vec, W0, cfg["lr"], cfg["steps"], cfg["schedule"], k=k,
                                   title=f"QWEM, minibatch SGD ({rec['meta']['preset']} preset): top {k}")
+    rise = measured_half_rise_times(log["step"], log["sv"][:, :k], lam[:k])
+    if np.isfinite(rise).all() and 3 * rise.max() < cfg["steps"]:   # the rises happen early: show them, not the plateau
+        a1.set_xlim(0, 3 * rise.max()); a1.set_title(a1.get_title() + f", first {3 * rise.max():,.0f} of {cfg['steps']:,} steps")
     from qwem.train import time_of_step
     s0 = np.abs(np.diag(np.linalg.qr(np.asarray(W0, np.float64).T @ vec, mode="r")))
     pred = half_rise_times(lam[:k], s0)

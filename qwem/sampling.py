@@ -4,14 +4,15 @@
 
 # %% ../nbs/04a_sampling.ipynb #2a52d668
 from __future__ import annotations
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import numpy as np
 import jax
 import jax.numpy as jnp
 
 # %% auto #0
 __all__ = ['alias_table', 'alias_probabilities', 'alias_sample', 'window_weights', 'PairIndex', 'pair_index', 'sample_positive',
-           'positive_distribution', 'keep_probability', 'subsample_stream']
+           'positive_distribution', 'EntryIndex', 'entry_index', 'sample_entries', 'keep_probability',
+           'subsample_stream']
 
 # %% ../nbs/04a_sampling.ipynb #af2b92be
 def alias_table(p, # (n,) nonnegative weights, any scale
@@ -133,6 +134,59 @@ def positive_distribution(index:PairIndex, # from `pair_index` (small streams on
         np.add.at(P, (tok[p], tok[p + k]), pk[k - 1] / n_k[k - 1] / 2)
         np.add.at(P, (tok[p + k], tok[p]), pk[k - 1] / n_k[k - 1] / 2)
     return P
+
+# %% ../nbs/04a_sampling.ipynb #3c46f621
+@jax.tree_util.register_dataclass
+@dataclass
+class EntryIndex:
+    "Nonzero entries (i, j) of a weight matrix, for drawing entries with probability proportional to their weight."
+    row_prob: jax.Array   # (V,) float32 alias table of the row masses
+    row_alias: jax.Array  # (V,) int32
+    ptr: jax.Array        # (V+1,) int32 start of each row in `cols` / `cdf`
+    cols: jax.Array       # (nnz,) int32 column of each entry, row by row
+    cdf: jax.Array        # (nnz,) float32 cumulative weight within its row, ending at 1
+    total: jax.Array      # () float32 Z, the sum of all weights
+    depth: int = field(metadata=dict(static=True), default=1)   # binary-search steps: ceil(log2(max row length + 1))
+
+def entry_index(w, # (V, V) nonnegative float weights (e.g. P_ij / (P_ij + P_i P_j)); zeros are never drawn
+                device=None, # put the arrays on this device or sharding
+               ) -> EntryIndex:
+    "CSR index of the nonzero entries of `w` for `sample_entries` (draws proportional to w_ij)."
+    w = np.asarray(w, np.float64)
+    if w.ndim != 2 or w.shape[0] != w.shape[1]: raise ValueError(f"w must be a square (V, V) matrix, got shape {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any(): raise ValueError("w must be finite and nonnegative")
+    rows, cols = np.nonzero(w)
+    if len(cols) == 0: raise ValueError("w has no nonzero entry: there is nothing to sample")
+    if len(cols) >= 2**31: raise ValueError("more than 2^31 nonzero entries: lower V")
+    vals = w[rows, cols]
+    counts = np.bincount(rows, minlength=w.shape[0])
+    ptr = np.concatenate([[0], np.cumsum(counts)])
+    mass = np.bincount(rows, weights=vals, minlength=w.shape[0])
+    c = np.cumsum(vals)
+    start = np.repeat(c[ptr[:-1]] - vals[ptr[:-1]], counts)    # cumulative weight before each row
+    cdf = (c - start) / np.repeat(np.where(mass > 0, mass, 1), counts)
+    cdf[ptr[1:][counts > 0] - 1] = 1.0                          # every row ends exactly at 1
+    rp, ra = alias_table(mass)
+    put = lambda a: jax.device_put(a, device)
+    return EntryIndex(put(rp), put(ra), put(ptr.astype(np.int32)), put(cols.astype(np.int32)), put(cdf.astype(np.float32)),
+                      put(np.float32(mass.sum())), int(np.ceil(np.log2(counts.max() + 1))))
+
+def sample_entries(key, # jax PRNG key
+                   index:EntryIndex, # from `entry_index`
+                   B:int, # number of entries
+                  ) -> tuple[jax.Array, jax.Array]: # rows and columns, (B,) int32 each
+    "Draw B entries (i, j) with probability w_ij / sum(w): a row from the alias table, a column by binary search in its row."
+    kr, ku = jax.random.split(key)
+    i = alias_sample(kr, index.row_prob, index.row_alias, (B,))
+    u = jax.random.uniform(ku, (B,), dtype=jnp.float32)
+    lo, hi = index.ptr[i], index.ptr[i + 1] - 1          # the answer lies in [lo, hi]: the first entry with cdf > u
+    def step(_, lh):
+        lo, hi = lh
+        mid = (lo + hi) // 2
+        go_right = index.cdf[mid] <= u
+        return jnp.where(go_right, mid + 1, lo), jnp.where(go_right, hi, mid)
+    lo, _ = jax.lax.fori_loop(0, index.depth, step, (lo, hi))
+    return i, index.cols[lo]
 
 # %% ../nbs/04a_sampling.ipynb #a456fbb2
 def keep_probability(unigram_counts, # (V,) counts (or probabilities) of each word

@@ -40,6 +40,7 @@ class TrainData:
     psi: jax.Array | None = None  # (V, V) float32 QWEM weights 1/(P_ij + P_i P_j); None for word2vec
     rho_i: jax.Array | None = None  # (V,) float32 P_i / p_i, importance weight of a shared centre (QWEM)
     rho_j: jax.Array | None = None  # (V,) float32 P_j / q_j, importance weight of a negative word (QWEM)
+    entries: EntryIndex | None = None  # QWEM with qwem_positives="entries": positive pairs drawn from the counts
 
 def _probabilities(counts, V):
     "(P_ij weighted, P_i) as float64 arrays from a counts object or a (P_ij, P_i) pair."
@@ -67,6 +68,7 @@ def train_data(model:str, # "qwem" or "sgns"
                counts=None, # QWEM: counts object (or (P_ij, P_i)) for Psi and the importance weights
                ns_exponent:float=0.75, # word2vec: negatives from unigram^ns_exponent (eq. 17)
                qwem_negatives:str="unigram", # QWEM: negative words from the unigram (the paper) or uniform
+               qwem_positives:str="stream", # QWEM: positive pairs from the stream (the paper) or "entries" (from the counts, bounded weights)
                dynamic_window:bool=True, # dynamic-window weights (L-k+1)/L
                pad_to:int|None=None, # pad the stream arrays (word2vec re-subsamples every epoch)
                device=None, # device or sharding for the arrays
@@ -77,8 +79,15 @@ def train_data(model:str, # "qwem" or "sgns"
     if model == "qwem":
         if counts is None: raise ValueError("QWEM needs the co-occurrence counts for Psi: pass counts=count_corpus(...) (same V and L)")
         if qwem_negatives not in ("unigram", "uniform"): raise ValueError(f"qwem_negatives must be 'unigram' or 'uniform', got {qwem_negatives!r}")
+        if qwem_positives not in ("stream", "entries"): raise ValueError(f"qwem_positives must be 'stream' or 'entries', got {qwem_positives!r}")
         Pij, Pi = _probabilities(counts, V)
-        p = Pij.sum(1)                                  # marginal of the positive pairs' centre
+        entries = None
+        if qwem_positives == "entries":
+            w = Pij * qwem_psi(Pij, Pi)                   # P_ij Psi_ij in [0, 1]
+            entries = entry_index(w, device=device)      # q_ij = w_ij / Z: every positive pair weighs Z / B
+            p = w.sum(1) / w.sum()                       # marginal of the centre
+        else:
+            p = Pij.sum(1)                                  # marginal of the positive pairs' centre
         lonely = np.flatnonzero((p == 0) & (Pi > 0))
         if len(lonely): raise ValueError(f"{len(lonely)} words (ids {lonely[:5].tolist()}...) occur only in one-token documents, so no positive "
                                          "pair has them as centre: drop those documents or lower V")
@@ -86,7 +95,7 @@ def train_data(model:str, # "qwem" or "sgns"
         with np.errstate(divide="ignore", invalid="ignore"):
             rho_i, rho_j = np.where(p > 0, Pi / p, 0.0), np.where(q > 0, Pi / q, 0.0)
         return TrainData(index, tuple(map(put, alias_table(q))), put(qwem_psi(Pij, Pi)),
-                         put(rho_i.astype(np.float32)), put(rho_j.astype(np.float32)))
+                         put(rho_i.astype(np.float32)), put(rho_j.astype(np.float32)), entries)
     if model == "sgns":
         u = np.asarray(unigram_counts, np.float64)
         return TrainData(index, tuple(map(put, alias_table(u ** ns_exponent))))
@@ -134,13 +143,14 @@ def _local_grads(W, C, batch, *, model, B, n_neg, tied, chunk, lr=None):
 def _sample(key, data, *, model, B, n_neg, tied):
     "Draw one minibatch: centres (B,), contexts (B,), negative words (B, n) as uint32; for QWEM the pair weights."
     kp, kn = jax.random.split(key)
-    ci, cj = sample_positive(kp, data.index, B, orient=True)
+    if model == "qwem" and data.entries is not None: ci, cj = sample_entries(kp, data.entries, B)
+    else: ci, cj = sample_positive(kp, data.index, B, orient=True)
     nj = alias_sample(kn, *data.neg, (B, n_neg))
     u32 = lambda x: x.astype(jnp.uint32)      # unsigned ids: no negative-index wrap-around in the gathers
     if model == "sgns": return u32(ci), u32(cj), u32(nj)
     V = data.psi.shape[0]
     look = lambda i, j: data.psi.reshape(-1).at[i * V + j].get(mode="promise_in_bounds")
-    ap = look(ci, cj) / B
+    ap = look(ci, cj) / B if data.entries is None else jnp.full((B,), data.entries.total / B, jnp.float32)
     an = look(ci[:, None], nj) * data.rho_i[ci][:, None] * data.rho_j[nj] / (n_neg * B)
     return u32(ci), u32(cj), u32(nj), ap, an
 
@@ -286,6 +296,7 @@ def train(tokens, # (N,) token ids < V, documents concatenated (e.g. from `ts.re
           subsample:float=1e-5, # word2vec's subsampling threshold t (eq. 15); 0 turns it off
           ns_exponent:float=0.75, # word2vec's negative distribution unigram^ns_exponent (eq. 17)
           qwem_negatives:str="unigram", # QWEM's negative pairs: "unigram" (the paper) or "uniform" (reweighted, lower variance)
+          qwem_positives:str="stream", # QWEM's positive pairs: "stream" (the paper) or "entries" (from the counts, bounded weights)
           dynamic_window:bool=True, # weight (L-k+1)/L for distance k
           seed:int=0, # seeds the initialisation and every step's key
           devices=None, # data parallelism: number of devices or a list of devices (default 1)
@@ -314,13 +325,13 @@ def train(tokens, # (N,) token ids < V, documents concatenated (e.g. from `ts.re
     mesh = _mesh(devices); rep = NamedSharding(mesh, P())
     config = dict(model=model, V=V, d=d, L=L, B=B, n_neg=n_neg, steps=steps, lr=lr, schedule=schedule, init=init,
                   sigma=sigma, tied=tied, subsample=subsample if model == "sgns" else None, ns_exponent=ns_exponent if model == "sgns" else None,
-                  qwem_negatives=qwem_negatives if model == "qwem" else None,
+                  qwem_negatives=qwem_negatives if model == "qwem" else None, qwem_positives=qwem_positives if model == "qwem" else None,
                   dynamic_window=dynamic_window, seed=seed, inner_updates=inner_updates, chunk=chunk, stream=_fingerprint(tokens, offsets))
     unigram = np.bincount(tokens, minlength=V)
     if model == "qwem":
         if counts is not None and getattr(counts, "L", L) != L:
             raise ValueError(f"the counts were made with L={counts.L} but the trainer samples pairs with L={L}: count with the same window")
-        data = train_data("qwem", tokens, offsets, V, L, unigram, counts=counts, qwem_negatives=qwem_negatives, dynamic_window=dynamic_window, device=rep)
+        data = train_data("qwem", tokens, offsets, V, L, unigram, counts=counts, qwem_negatives=qwem_negatives, qwem_positives=qwem_positives, dynamic_window=dynamic_window, device=rep)
         steps_per_epoch = None
     else:
         keep = keep_probability(unigram, subsample)
@@ -427,7 +438,7 @@ def train(tokens, # (N,) token ids < V, documents concatenated (e.g. from `ts.re
     finally:
         bar.close()
     meta = dict(config=config, steps_done=steps, resumed_from=start, seconds=seconds, pairs_per_step=pairs,
-                steps_per_second=(steps - start) / max(run_seconds, 1e-9), devices=[str(x) for x in mesh.devices.flat],
+                steps_per_second=(steps - start) / max(run_seconds, 1e-9) if steps > start else steps / max(seconds, 1e-9), devices=[str(x) for x in mesh.devices.flat],
                 time_unit="t = 2 g sum(lr), g = 1 (QWEM, Setting 1)", steps_per_epoch=steps_per_epoch, jax=jax.__version__)
     meta["pairs_per_second"] = meta["steps_per_second"] * pairs
     out = {k: np.asarray(v) for k, v in log.items()}
@@ -474,9 +485,12 @@ def data_parallel_check(model:str="qwem", # "qwem" or "sgns"
 
 # %% ../nbs/04_train.ipynb #7982b00a
 PRESETS = {
-    "qwem": {"cpu": dict(B=50_000, n_neg=1, steps=6_000, lr=4e-6, schedule="step", init="small", sigma=1e-3, qwem_negatives="uniform"),
-             "paper": dict(B=50_000, n_neg=1, steps=4_000_000, lr="paper", schedule="step", init="small", sigma=1e-12 / np.sqrt(200), qwem_negatives="unigram"),
-             "test": dict(B=2_000, n_neg=1, steps=50, lr=1e-6, schedule="constant", init="small", sigma=1e-3, qwem_negatives="uniform")},
+    "qwem": {"cpu": dict(B=50_000, n_neg=5, steps=16_000, lr=3.2e-5, schedule="step", init="small", sigma=1e-3, qwem_negatives="uniform",
+                         qwem_positives="entries"),
+             "paper": dict(B=50_000, n_neg=1, steps=4_000_000, lr="paper", schedule="step", init="small", sigma=1e-12 / np.sqrt(200), qwem_negatives="unigram",
+                           qwem_positives="stream"),
+             "test": dict(B=2_000, n_neg=1, steps=50, lr=1e-6, schedule="constant", init="small", sigma=1e-3, qwem_negatives="uniform",
+                          qwem_positives="entries")},
     "sgns": {"cpu": dict(B=50_000, n_neg=5, steps=4_000, lr=1250.0, schedule="step", init="word2vec", tied=False,
                          inner_updates=True, chunk=3072),
              "paper": dict(B=50_000, n_neg=1, steps=2_000_000, lr="paper", schedule="constant", init="small", sigma=0.1 / np.sqrt(200)),
@@ -512,8 +526,12 @@ def run_folder(ts, # the `TokenStream` trained on
                preset:str="cpu", V:int=10_000, d:int=200, L:int=16, seed:int=0,
               ):
     "The cache folder for a preset run on a corpus: shared by `qwem reproduce` and the notebooks, so a finished run is trained once."
+    import hashlib
     from qwem.sources import cache_dir
-    return cache_dir() / "runs" / ts.fingerprint / f"{preset}-V{V}-d{d}-L{L}-seed{seed}"
+    if preset not in PRESETS["qwem"]: raise ValueError(f"preset must be one of {list(PRESETS['qwem'])}, got {preset!r}")
+    # the presets' settings are part of the name: a changed preset gets a new folder, not a clash with an old checkpoint
+    tag = hashlib.blake2b(json.dumps({m: PRESETS[m][preset] for m in PRESETS}, sort_keys=True, default=float).encode(), digest_size=4).hexdigest()
+    return cache_dir() / "runs" / ts.fingerprint / f"{preset}-{tag}-V{V}-d{d}-L{L}-seed{seed}"
 
 def train_corpus(model:str="qwem", # "qwem" or "sgns"
                  corpus="default", # "default", "brown", a token-stream folder, or a `TokenStream`
@@ -521,7 +539,7 @@ def train_corpus(model:str="qwem", # "qwem" or "sgns"
                  preset:str="cpu", # "cpu", "paper" or "test": defaults for the settings left as None
                  steps:int|None=None, lr:float|None=None, B:int|None=None, n_neg:int|None=None,
                  schedule:str|None=None, init:str|None=None, sigma:float|None=None, tied:bool|None=None,
-                 qwem_negatives:str|None=None, subsample:float=1e-5, seed:int=0,
+                 qwem_negatives:str|None=None, qwem_positives:str|None=None, subsample:float=1e-5, seed:int=0,
                  devices:int|None=None, # data-parallel devices (on CPU: XLA_FLAGS=--xla_force_host_platform_device_count=N)
                  out=None, # folder for vectors.txt, W.npy, log.json and the checkpoint (None: write nothing)
                  checkpoint_every:int|None=None, # steps between checkpoints (default: about 20 per run when out is set)
@@ -531,9 +549,10 @@ def train_corpus(model:str="qwem", # "qwem" or "sgns"
     "Train QWEM or word2vec on a corpus with preset settings; write word2vec-format vectors and a JSON log."
     if model not in PRESETS: raise ValueError(f"model must be 'qwem' or 'sgns', got {model!r}")
     if preset not in PRESETS[model]: raise ValueError(f"preset must be one of {list(PRESETS[model])}, got {preset!r}")
-    given = dict(steps=steps, lr=lr, B=B, n_neg=n_neg, schedule=schedule, init=init, sigma=sigma, tied=tied, qwem_negatives=qwem_negatives)
+    given = dict(steps=steps, lr=lr, B=B, n_neg=n_neg, schedule=schedule, init=init, sigma=sigma, tied=tied, qwem_negatives=qwem_negatives,
+                 qwem_positives=qwem_positives)
     cfg = {**PRESETS[model][preset], **{k: v for k, v in given.items() if v is not None}}
-    if model == "sgns": cfg.pop("qwem_negatives", None)
+    if model == "sgns": cfg.pop("qwem_negatives", None); cfg.pop("qwem_positives", None)
     ts = _open_stream(corpus)
     tokens, offsets = ts.restrict(V)
     from qwem.counting import count_corpus
