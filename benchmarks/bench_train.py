@@ -2,6 +2,7 @@
 
     python benchmarks/bench_train.py            # throughput + time-to-quality of the "cpu" presets on the default corpus (~30 min on 2 cores)
     python benchmarks/bench_train.py --quick    # throughput only, fewer steps (~3 min)
+    python benchmarks/bench_train.py --ttq-only --ttq-models qwem   # time-to-quality of gensim and our QWEM only
 
 Pairs are counted the same way for everyone: one dot product between a word vector and a context (or negative)
 vector is one pair. gensim's skip-gram trains, per epoch, every (centre, context) pair of its subsampled stream
@@ -99,6 +100,8 @@ def main():
     ap.add_argument("--L", type=int, default=16); ap.add_argument("--negative", type=int, default=5)
     ap.add_argument("--B", type=int, default=50_000); ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    ap.add_argument("--ttq-only", action="store_true", help="skip the throughput part, measure time-to-quality only")
+    ap.add_argument("--ttq-models", default="sgns,qwem", help="our models whose time-to-quality is measured")
     a = ap.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f}; JAX devices: {jax.devices()}")
     ts = default_corpus(progress=False)
@@ -108,6 +111,15 @@ def main():
     counts = count_corpus(ts, a.V, a.L, progress=False)
     out = {"V": a.V, "d": a.d, "L": a.L, "negative": a.negative, "B": a.B, "tokens": int(len(tokens))}
 
+    if not a.ttq_only: throughput(a, tokens, offsets, words, counts, out)
+    if a.quick:
+        if a.json: json.dump(out, open(a.json, "w"), indent=1)
+        return
+    time_to_quality_all(a, tokens, offsets, words, counts, out)
+    if a.json: json.dump(out, open(a.json, "w"), indent=1)
+
+
+def throughput(a, tokens, offsets, words, counts, out):
     # --- throughput: gensim, one epoch, 2 workers
     pos, kept = gensim_positive_pairs(tokens, offsets, a.L, 1e-5)
     g_sec, _, _ = gensim_run(tokens, offsets, words, d=a.d, L=a.L, negative=a.negative, sample=1e-5, epochs=1)
@@ -127,7 +139,7 @@ def main():
             out[key] = dict(pairs_per_second=r, ratio_to_gensim=r / g_pairs)
             print(f"ours {model:4s} ({'tied' if tied else 'untied'}, n_neg={n_neg}, {dev} device{'s' * (dev > 1)}): "
                   f"{r / 1e6:.2f} M pairs/s = {r / g_pairs:.2f} x gensim")
-    from qwem.train import PRESETS
+    from qwem.experiments import PRESETS
     for model in ("sgns", "qwem"):   # the "cpu" presets' own step settings
         cfg = PRESETS[model]["cpu"]
         extra = dict(inner_updates=cfg.get("inner_updates", False), chunk=cfg.get("chunk", 256))
@@ -138,10 +150,10 @@ def main():
             out[f"{model}_cpu_preset_dev{dev}"] = dict(pairs_per_second=r, ratio_to_gensim=r / g_pairs, settings=extra)
             print(f"ours {model:4s} ('cpu' preset: {', '.join(f'{k}={v}' for k, v in extra.items())}, {dev} device{'s' * (dev > 1)}): "
                   f"{r / 1e6:.2f} M pairs/s = {r / g_pairs:.2f} x gensim")
-    if a.quick:
-        if a.json: json.dump(out, open(a.json, "w"), indent=1)
-        return
 
+
+def time_to_quality_all(a, tokens, offsets, words, counts, out):
+    from qwem.experiments import PRESETS
     # --- time to quality: analogy accuracy, 90% of its final value
     ev = lambda W: analogy_accuracy(W, words).accuracy
     g_sec, marks, _ = gensim_run(tokens, offsets, words, d=a.d, L=a.L, negative=a.negative, sample=1e-5,
@@ -150,7 +162,7 @@ def main():
     out["gensim_ttq"] = dict(seconds=g_sec, final_accuracy=final, seconds_to_90pct=t90, marks=marks)
     print(f"gensim: {a.epochs} epochs in {g_sec:.0f} s, final analogy accuracy {final:.3f}, 90% of it after {t90:.0f} s "
           f"(per-epoch evaluations)")
-    for model in ("sgns", "qwem"):
+    for model in a.ttq_models.split(","):
         cfg = dict(PRESETS[model]["cpu"])
         every = max(1, cfg["steps"] // 20)
         res = train(tokens, offsets, a.V, model, counts=counts, d=a.d, L=a.L, devices=2, progress=False,
@@ -160,7 +172,6 @@ def main():
         out[f"{model}_ttq"] = dict(seconds=res.meta["seconds"], final_accuracy=final, seconds_to_90pct=t90, marks=marks, config=cfg)
         print(f"ours {model}: {cfg['steps']} steps in {res.meta['seconds']:.0f} s, final analogy accuracy {final:.3f}, "
               f"90% of it after {t90:.0f} s")
-    if a.json: json.dump(out, open(a.json, "w"), indent=1)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def cmd_reproduce(a):
 
 def cmd_train(a):
     "Train QWEM or word2vec (SGNS) with our JAX trainer; write word2vec-format vectors, W.npy and a log under --out."
-    from qwem.train import train_corpus
+    from qwem.experiments import train_corpus
     ts = _open(a)
     given = dict(steps=a.steps, lr=a.lr, B=a.batch, n_neg=a.negatives, schedule=a.schedule, init=a.init, sigma=a.sigma,
                  tied=False if a.untied else None, qwem_positives=a.positives, qwem_negatives=a.qwem_negatives)

@@ -26,7 +26,7 @@ import jax
 from .target import canonical_psi, pmi, target_matrix
 from .eigen import closed_form_embeddings
 from .dynamics import random_init_run, measured_half_rise_times, half_rise_times, initial_singular_values, plot_random_init_run, loss_trajectory
-from .train import train_corpus, run_folder, plot_training_singular_values, PRESETS
+from .experiments import train_corpus, run_folder, plot_training_singular_values, PRESETS
 from .benchmarks import evaluate_all, gensim_word2vec
 
 # %% ../nbs/08_reproduce.ipynb #ba7194a0

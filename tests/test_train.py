@@ -91,7 +91,7 @@ def test_bad_input(stream):
 def test_train_corpus_writes_gensim_readable_vectors_and_resumes(tmp_path):
     from gensim.models import KeyedVectors
     from qwem.corpus import brown_corpus
-    from qwem.train import train_corpus
+    from qwem.experiments import train_corpus
     ts = brown_corpus(progress=False)
     for model in ("qwem", "sgns"):
         r = train_corpus(model, ts, V=500, d=16, preset="test", out=tmp_path, progress=False)
