@@ -106,3 +106,37 @@ def test_train_corpus_writes_gensim_readable_vectors_and_resumes(tmp_path):
         assert again.meta["resumed_from"] == r.meta["config"]["steps"]       # finished: nothing to redo
         np.testing.assert_array_equal(again.W, r.W)
     with pytest.raises(ValueError, match="preset"): train_corpus("qwem", ts, V=500, preset="gpu", progress=False)
+
+@pytest.mark.parametrize("model,tied", [("sgns", False), ("sgns", True), ("qwem", True)])
+def test_inner_updates_match_a_sequential_reference(stream, model, tied):
+    "`inner_updates=True` (word2vec's preset): each chunk's update applied at once, checked against plain numpy, chunk by chunk."
+    import jax
+    from qwem.train import make_step, train_data, init_params, _sample, qwem_terms, sgns_terms
+    tok, off, c = stream
+    B, n, d, lr, chunk = 1024, 2, 8, 0.025 * 1024 if model == "sgns" else 3e-3, 96   # 96 // (1 + n) = 32 pairs per chunk: 32 chunks
+    data = train_data(model, tok, off, V, L, np.bincount(tok, minlength=V), counts=c if model == "qwem" else None)
+    params = init_params(jax.random.key(0), V, d, "small", 0.3, tied)
+    key = jax.random.key(7)
+    batch = [np.asarray(a) for a in _sample(key, data, model=model, B=B, n_neg=n, tied=tied)]
+    W0 = np.asarray(params["W"], np.float64); C0 = W0 if tied else np.asarray(params["C"], np.float64)
+    W = W0.copy(); C = W if tied else C0.copy()
+    for s in range(0, B, 32):
+        i, j, jn = (a[s:s + 32].astype(np.int64) for a in batch[:3])
+        xp, xn = np.sum(W[i] * C[j], -1), np.einsum("cd,cnd->cn", W[i], C[jn])
+        if model == "qwem": gp, gn = (np.asarray(qwem_terms(x, a[s:s + 32], neg)[1], np.float64) for x, a, neg in ((xp, batch[3], False), (xn, batch[4], True)))
+        else: gp, gn = (np.asarray(sgns_terms(x, neg)[1], np.float64) / B for x, neg in ((xp, False), (xn, True)))
+        ui = gp[:, None] * C[j] + np.einsum("cn,cnd->cd", gn, C[jn])
+        uj, un = gp[:, None] * W[i], (gn[..., None] * W[i][:, None, :]).reshape(-1, d)
+        if tied: np.add.at(W, np.concatenate([i, j, jn.ravel()]), -lr * np.concatenate([ui, uj, un]))
+        else: np.add.at(W, i, -lr * ui); np.add.at(C, np.concatenate([j, jn.ravel()]), -lr * np.concatenate([uj, un]))
+    step, _ = make_step(model, B, n, tied, chunk=chunk, inner_updates=True)
+    new, _, _ = step(params, data, key, lr)          # params are donated: W0, C0 hold the start
+    moved = np.linalg.norm(W - W0)
+    assert moved > 1e-2 * np.linalg.norm(W)          # the step really moves W
+    # float32 against float64: rounding only (about 1e-7 per operation, a few hundred operations per row)
+    assert np.linalg.norm(np.asarray(new["W"], np.float64) - W) < 1e-4 * moved
+    if not tied: assert np.linalg.norm(np.asarray(new["C"], np.float64) - C) < 1e-4 * np.linalg.norm(C - C0)
+    # and the chunks really see each other's updates: one update per step from the same W lands elsewhere
+    plain, _ = make_step(model, B, n, tied, chunk=chunk)
+    once, _, _ = plain(init_params(jax.random.key(0), V, d, "small", 0.3, tied), data, key, lr)
+    assert np.linalg.norm(np.asarray(once["W"], np.float64) - W) > 1e-2 * moved
