@@ -25,6 +25,7 @@ from qwem.corpus import default_corpus
 from qwem.counting import count_corpus
 from qwem.sampling import keep_probability, subsample_stream, pair_index, window_weights
 from qwem.train import make_step, train_data, init_params, train, _mesh, TrainResult
+from qwem.experiments import PRESETS
 from qwem.benchmarks import analogy_accuracy, stream_sentences
 from jax.sharding import NamedSharding, PartitionSpec as P
 
@@ -139,7 +140,6 @@ def throughput(a, tokens, offsets, words, counts, out):
             out[key] = dict(pairs_per_second=r, ratio_to_gensim=r / g_pairs)
             print(f"ours {model:4s} ({'tied' if tied else 'untied'}, n_neg={n_neg}, {dev} device{'s' * (dev > 1)}): "
                   f"{r / 1e6:.2f} M pairs/s = {r / g_pairs:.2f} x gensim")
-    from qwem.experiments import PRESETS
     for model in ("sgns", "qwem"):   # the "cpu" presets' own step settings
         cfg = PRESETS[model]["cpu"]
         extra = dict(inner_updates=cfg.get("inner_updates", False), chunk=cfg.get("chunk", 256))
@@ -153,7 +153,6 @@ def throughput(a, tokens, offsets, words, counts, out):
 
 
 def time_to_quality_all(a, tokens, offsets, words, counts, out):
-    from qwem.experiments import PRESETS
     # --- time to quality: analogy accuracy, 90% of its final value
     ev = lambda W: analogy_accuracy(W, words).accuracy
     g_sec, marks, _ = gensim_run(tokens, offsets, words, d=a.d, L=a.L, negative=a.negative, sample=1e-5,

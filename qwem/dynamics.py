@@ -280,17 +280,17 @@ def characteristic_time(
 
 def initial_singular_values(
     W0,                 # (V, d) float initial embeddings
-    eigenvectors=None,  # (V, d) float top-d eigenvectors V*[:, :d] (kind="qr" only)
+    eigenvectors=None,  # (V, k) float top-k eigenvectors V*[:, :k], k <= d (kind="qr" only)
     *,
     kind: str = "svd",  # "svd": the singular values of W0 (eq. 13); "qr": |R_kk| of (V*[:, :d]^T W0)^T = QR
 ):
-    "The initial singular values $s_k(0)$ fed to eq. 11 for a random start: (d,) float64."
+    "The initial singular values $s_k(0)$ fed to eq. 11 for a random start: (d,) float64; with kind='qr' and k eigenvectors, the first k of them."
     W0 = np.asarray(W0, np.float64)
     if kind == "svd": return np.linalg.svd(W0, compute_uv=False)
     if kind != "qr": raise ValueError(f"kind must be 'svd' or 'qr', got {kind!r}")
     if eigenvectors is None: raise ValueError("kind='qr' needs eigenvectors=V*[:, :d]")
     A = np.asarray(eigenvectors, np.float64).T @ W0
-    if A.shape[0] != A.shape[1]: raise ValueError(f"eigenvectors must be (V, d) with d = W0.shape[1] = {W0.shape[1]}")
+    if A.shape[0] > A.shape[1]: raise ValueError(f"eigenvectors must be (V, k) with k <= d = W0.shape[1] = {W0.shape[1]}")
     return np.abs(np.diag(np.linalg.qr(A.T, mode="r")))
 
 def expected_initial_singular_values(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, os
 import numpy as np
 from .sampling import keep_probability
-from .dynamics import half_rise_times, time_per_step, singular_value_trajectory
+from .dynamics import half_rise_times, time_per_step, singular_value_trajectory, initial_singular_values
 from .train import train, save_word2vec, TrainResult, time_of_step, _probabilities, _atomic_write
 
 # %% auto #0
@@ -110,8 +110,8 @@ def predicted_half_rise(W0, # (V, d) initial embeddings
                         lr:float, # constant learning rate
                        ) -> np.ndarray: # (k,) predicted step of s_k^2 = lambda_k / 2
     "Closed-form half-rise steps of the top-k singular values: eq. 11 from the QR start (`qwem.dynamics`), t = 2 lr step."
-    k = len(lam)   # R_kk of the QR of W0^T V*[:, :k] depends on the first k eigenvectors only
-    s0 = np.abs(np.diag(np.linalg.qr(np.asarray(W0, np.float64).T @ np.asarray(vec[:, :k], np.float64), mode="r")))
+    k = len(lam)   # R_kk depends on the first k eigenvectors only
+    s0 = initial_singular_values(W0, vec[:, :k], kind="qr")
     return half_rise_times(lam[:k], s0) / float(time_per_step(lr, reduction="mean"))
 
 # %% ../nbs/04b_experiments.ipynb #444be59e
@@ -127,7 +127,7 @@ def plot_training_singular_values(
 ):
     "Measured singular values of W over SGD steps (solid) against eq. 11 from the QR start (dashed), time t = 2 sum(lr)."
     import matplotlib.pyplot as plt
-    s0 = np.abs(np.diag(np.linalg.qr(np.asarray(W0, np.float64).T @ np.asarray(vec[:, :k], np.float64), mode="r")))
+    s0 = initial_singular_values(W0, vec[:, :k], kind="qr")
     st = np.linspace(0, steps, 400)
     th = singular_value_trajectory(np.asarray(lam[:k], np.float64), s0[:k], time_of_step(st, lr, steps, schedule))
     sv = np.asarray(log["sv"])

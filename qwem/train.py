@@ -13,7 +13,6 @@ import jax.numpy as jnp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from tqdm.auto import tqdm
 from .sampling import *
-from .dynamics import half_rise_times, time_per_step, singular_value_trajectory
 
 # %% auto #0
 __all__ = ['qwem_terms', 'sgns_terms', 'TrainData', 'qwem_psi', 'train_data', 'make_step', 'init_params', 'lr_at', 'time_of_step',

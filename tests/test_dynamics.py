@@ -164,6 +164,17 @@ def test_half_rise_times_follow_the_qr_start(random_runs):
     np.testing.assert_allclose(meas - half_rise_times(r.eigenvalues, s_svd), np.log(s_svd**2 / s_qr**2) / r.eigenvalues, rtol=0.05)
 
 
+def test_qr_start_of_the_first_k_needs_only_k_eigenvectors():
+    "|R_kk| from V*[:, :k] equals the first k of |R_kk| from V*[:, :d] (Gram-Schmidt sees columns in order); k > d is refused."
+    rng = np.random.default_rng(0)
+    W0 = rng.normal(size=(40, 6)) * 1e-3
+    Q = np.linalg.qr(rng.normal(size=(40, 40)))[0]
+    full = initial_singular_values(W0, Q[:, :6], kind="qr")
+    for k in (1, 3, 6):
+        np.testing.assert_allclose(initial_singular_values(W0, Q[:, :k], kind="qr"), full[:k], rtol=1e-12)
+    with pytest.raises(ValueError, match="k <= d"): initial_singular_values(W0, Q[:, :7], kind="qr")
+
+
 def test_silent_alignment_precedes_the_rise(random_runs):
     "sin of the largest principal angle (top-k left singular vectors vs V*[:, :k]) is small by the onset of rise k."
     lam, Q, runs = random_runs
