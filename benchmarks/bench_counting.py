@@ -46,7 +46,7 @@ def load_stream(args):
     if args.synthetic:
         from qwem.counting import random_stream
         n_docs = args.synthetic // 1000
-        return random_stream(n_docs, args.V, key=0, max_len=2000), f"synthetic Zipf stream, {n_docs:,} documents"
+        return random_stream(n_docs, args.V, rng=np.random.default_rng(0), max_len=2000), f"synthetic Zipf stream, {n_docs:,} documents"
     from qwem.corpus import default_corpus
     ts = default_corpus()
     tokens, offsets = ts.restrict(args.V, oov="drop")

@@ -13,9 +13,7 @@ Also counts the non-negative eigenvalues of M* (Sylvester's law of inertia on M 
 Run it on a quiet machine (load average well below the core count): LAPACK and XLA both use every core.
 """
 import argparse
-import json
 import os
-import tempfile
 import time
 
 import jax
@@ -24,6 +22,7 @@ import numpy as np
 from qwem.corpus import default_corpus
 from qwem.counting import count_corpus
 from qwem.eigen import dense_top_eigenpairs, inertia, reconstruction_error, top_eigenpairs
+from qwem.storage import write_json_atomic
 from qwem.target import target_matrix
 
 
@@ -106,11 +105,7 @@ def main():
                   f"{s['simlex999']:>6.4f} | {diff:.1e}")
     res["load_after"] = os.getloadavg()[0]
     print(f"\nload average {res['load_after']:.2f}")
-    if a.json:
-        d = os.path.dirname(os.path.abspath(a.json))
-        with tempfile.NamedTemporaryFile("w", dir=d, delete=False, suffix=".tmp") as f:
-            json.dump(res, f, indent=1, default=float)
-        os.replace(f.name, a.json)
+    if a.json: write_json_atomic(a.json, res, indent=1)
 
 
 if __name__ == "__main__":

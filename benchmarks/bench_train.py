@@ -23,8 +23,9 @@ import jax
 
 from qwem.corpus import default_corpus
 from qwem.counting import count_corpus
-from qwem.sampling import keep_probability, subsample_stream, pair_index, window_weights
-from qwem.train import make_step, train_data, init_params, train, _mesh, TrainResult
+from qwem.sampling import keep_probability, subsample_stream, window_weights
+from qwem.step import PairSource, configure, device_mesh, init_params, make_step, model_config
+from qwem.train import train
 from qwem.experiments import PRESETS
 from qwem.benchmarks import analogy_accuracy, stream_sentences
 from jax.sharding import NamedSharding, PartitionSpec as P
@@ -66,19 +67,13 @@ def gensim_run(tokens, offsets, words, *, d, L, negative, sample, epochs, worker
     return seconds, marks, np.stack([m.wv[w] for w in words])
 
 
-def our_throughput(model, tokens, offsets, V, L, counts, *, d, B, n_neg, tied, devices, steps, init="word2vec",
-                   inner_updates=False, chunk=256, qwem_positives="stream", qwem_negatives="unigram"):
-    "Pairs per second of our jitted step (compile excluded, median over timed steps)."
-    mesh = _mesh(devices); rep = NamedSharding(mesh, P())
-    uni = np.bincount(tokens, minlength=V)
-    if model == "sgns":
-        tk, of = subsample_stream(tokens, offsets, keep_probability(uni, 1e-5), np.random.default_rng(0))
-        data = train_data("sgns", tk, of, V, L, uni, device=rep)
-    else:
-        data = train_data("qwem", tokens, offsets, V, L, uni, counts=counts, device=rep, qwem_positives=qwem_positives,
-                          qwem_negatives=qwem_negatives)
-    step, _ = make_step(model, B, n_neg, tied, mesh, chunk, inner_updates)
-    params = jax.device_put(init_params(jax.random.key(0), V, d, init, 1e-3, tied), rep)
+def our_throughput(config, tokens, offsets, V, counts, *, steps):
+    "Pairs per second of our jitted step for a `TrainConfig` (compile excluded, median over timed steps)."
+    mesh = device_mesh(config.devices); rep = NamedSharding(mesh, P())
+    data = PairSource(config, tokens, offsets, V, counts=counts, device=rep).data(0)
+    step, _ = make_step(config, mesh)
+    params = jax.device_put(init_params(jax.random.key(0), V, config), rep)
+    B, n_neg = config.B, config.n_neg
     params, loss, _ = step(params, data, jax.random.key(1), 0.0); loss.block_until_ready()
     ts = []
     for s in range(steps):
@@ -134,19 +129,17 @@ def throughput(a, tokens, offsets, words, counts, out):
     n_timed = 5 if a.quick else 15
     for model, n_neg, tied in (("sgns", a.negative, False), ("sgns", a.negative, True), ("qwem", a.negative, True), ("qwem", 1, True)):
         for dev in (1, 2):
-            r = our_throughput(model, tokens, offsets, a.V, a.L, counts, d=a.d, B=a.B, n_neg=n_neg, tied=tied,
-                               devices=dev, steps=n_timed)
+            conf = model_config(model, d=a.d, L=a.L, B=a.B, n_neg=n_neg, tied=tied, init="word2vec", devices=dev)
+            r = our_throughput(conf, tokens, offsets, a.V, counts, steps=n_timed)
             key = f"{model}_{'tied' if tied else 'untied'}_neg{n_neg}_dev{dev}"
             out[key] = dict(pairs_per_second=r, ratio_to_gensim=r / g_pairs)
             print(f"ours {model:4s} ({'tied' if tied else 'untied'}, n_neg={n_neg}, {dev} device{'s' * (dev > 1)}): "
                   f"{r / 1e6:.2f} M pairs/s = {r / g_pairs:.2f} x gensim")
     for model in ("sgns", "qwem"):   # the "cpu" presets' own step settings
         cfg = PRESETS[model]["cpu"]
-        extra = dict(inner_updates=cfg.get("inner_updates", False), chunk=cfg.get("chunk", 256))
-        if model == "qwem": extra.update(qwem_positives=cfg["qwem_positives"], qwem_negatives=cfg["qwem_negatives"])
+        extra = dict(inner_updates=cfg.inner_updates, chunk=cfg.chunk, reweighting=repr(cfg.reweighting))
         for dev in (1, 2):
-            r = our_throughput(model, tokens, offsets, a.V, a.L, counts, d=a.d, B=cfg["B"], n_neg=cfg["n_neg"],
-                               tied=cfg.get("tied", True), devices=dev, steps=n_timed, **extra)
+            r = our_throughput(configure(cfg, d=a.d, L=a.L, devices=dev), tokens, offsets, a.V, counts, steps=n_timed)
             out[f"{model}_cpu_preset_dev{dev}"] = dict(pairs_per_second=r, ratio_to_gensim=r / g_pairs, settings=extra)
             print(f"ours {model:4s} ('cpu' preset: {', '.join(f'{k}={v}' for k, v in extra.items())}, {dev} device{'s' * (dev > 1)}): "
                   f"{r / 1e6:.2f} M pairs/s = {r / g_pairs:.2f} x gensim")
@@ -162,14 +155,14 @@ def time_to_quality_all(a, tokens, offsets, words, counts, out):
     print(f"gensim: {a.epochs} epochs in {g_sec:.0f} s, final analogy accuracy {final:.3f}, 90% of it after {t90:.0f} s "
           f"(per-epoch evaluations)")
     for model in a.ttq_models.split(","):
-        cfg = dict(PRESETS[model]["cpu"])
-        every = max(1, cfg["steps"] // 20)
-        res = train(tokens, offsets, a.V, model, counts=counts, d=a.d, L=a.L, devices=2, progress=False,
-                    callback=lambda s, p: {"accuracy": ev(np.asarray(p["W"]))}, eval_every=every, n_log=10, **cfg)
+        cfg = configure(PRESETS[model]["cpu"], d=a.d, L=a.L, devices=2, n_log=10)
+        every = max(1, cfg.steps // 20)
+        res = train(tokens, offsets, a.V, cfg, counts=counts if cfg.reweighting.kind == "setting1" else None, progress=False,
+                    callback=lambda s, p: {"accuracy": ev(np.asarray(p["W"]))}, eval_every=every)
         marks = [(e["seconds"], e["accuracy"]) for e in res.evals]
         t90, final = time_to_quality(marks)
-        out[f"{model}_ttq"] = dict(seconds=res.meta["seconds"], final_accuracy=final, seconds_to_90pct=t90, marks=marks, config=cfg)
-        print(f"ours {model}: {cfg['steps']} steps in {res.meta['seconds']:.0f} s, final analogy accuracy {final:.3f}, "
+        out[f"{model}_ttq"] = dict(seconds=res.meta["seconds"], final_accuracy=final, seconds_to_90pct=t90, marks=marks, config=cfg.as_dict())
+        print(f"ours {model}: {cfg.steps} steps in {res.meta['seconds']:.0f} s, final analogy accuracy {final:.3f}, "
               f"90% of it after {t90:.0f} s")
 
 

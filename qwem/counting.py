@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_counting.ipynb #c0fe4f3f
 from __future__ import annotations
-import hashlib, json, os, time, warnings
+import time, warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,86 +13,19 @@ import numba
 from numba import njit, prange
 from tqdm.auto import tqdm
 
+from .storage import CorruptCacheError, array_fingerprint, file_lock, load_arrays, read_json, save_arrays
+from .corpus import random_stream
+
+_all_ = ["random_stream"]  # lives in qwem.corpus (00c_corpus); imported from here before
+
 # %% auto #0
-__all__ = ['COUNTING_VERSION', 'brute_force_counts', 'CacheError', 'CooccurrenceCounts', 'cooccurrence_counts', 'random_stream',
-           'count_corpus']
+__all__ = ['COUNTING_VERSION', 'CacheError', 'CooccurrenceCounts', 'brute_force_counts', 'cooccurrence_counts', 'count_corpus',
+           'random_stream']
 
-# %% ../nbs/01_counting.ipynb #6d438d67
-def brute_force_counts(
-    tokens,  # (n,) integer word ids; ids < V are words, id V is an out-of-vocabulary gap
-    offsets, # (n_docs + 1,) int document boundaries: document d is tokens[offsets[d]:offsets[d+1]]
-    V:int,   # vocabulary size
-    L:int,   # window half-width: pairs at distance 1..L are counted
-):
-    "Reference co-occurrence counts by a plain Python double loop (slow: for tests only)."
-    raw = np.zeros((V, V), np.int64)
-    weighted = np.zeros((V, V), np.float64)
-    tok = [int(t) for t in tokens]
-    for d in range(len(offsets) - 1):
-        for s in range(int(offsets[d]), int(offsets[d + 1])):
-            for t in range(s + 1, min(s + L + 1, int(offsets[d + 1]))):
-                i, j = tok[s], tok[t]
-                if i < V and j < V:
-                    w = (L - (t - s) + 1) / L
-                    raw[i, j] += 1; raw[j, i] += 1
-                    weighted[i, j] += w; weighted[j, i] += w
-    unigram = np.bincount([t for t in tok if t < V], minlength=V).astype(np.int64)
-    return CooccurrenceCounts(raw, weighted, unigram, L, {"V": V, "L": L, "method": "brute_force"})
-
-# %% ../nbs/01_counting.ipynb #7526d526
+# %% ../nbs/01_counting.ipynb #c0d4d85d
 COUNTING_VERSION = 1  # bump when the counting definition changes: cached counts of another version are recomputed
+CacheError = CorruptCacheError  # the name this module used before qwem.storage; `except CacheError` still works
 
-class CacheError(ValueError):
-    "A saved counts folder that is missing, truncated, corrupt or made for other inputs."
-
-def _sha256(a:np.ndarray) -> str:
-    "sha256 of an array's bytes (C order)."
-    h = hashlib.sha256()
-    flat = np.ascontiguousarray(a).reshape(-1).view(np.uint8)
-    for i in range(0, flat.size, 1 << 26): h.update(flat[i:i + (1 << 26)])
-    return h.hexdigest()
-
-def _atomic_write(path:Path, write):
-    "Call write(file) on a temporary file in path's folder, then `os.replace` it onto path."
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f: write(f)
-    os.replace(tmp, path)  # no fsync: a file damaged by a crash fails its sha256 check on load
-
-def _load_verified(folder:Path, entry:dict) -> np.ndarray:
-    "Load one array listed in a manifest, checking its file size and sha256; raise `CacheError` otherwise."
-    path = folder / entry["file"]
-    if not path.exists(): raise CacheError(f"{path} is missing")
-    size = path.stat().st_size
-    if size != entry["bytes"]:
-        raise CacheError(f"{path} is truncated or altered: {size:,} bytes on disk, {entry['bytes']:,} expected")
-    try: a = np.load(path, allow_pickle=False)
-    except Exception as e: raise CacheError(f"{path} cannot be read as .npy ({e})") from e
-    if a.dtype.str != entry["dtype"] or list(a.shape) != entry["shape"]:
-        raise CacheError(f"{path} holds {a.dtype}{a.shape}, {entry['dtype']}{tuple(entry['shape'])} expected")
-    if _sha256(a) != entry["sha256"]: raise CacheError(f"{path} is corrupt: its sha256 does not match the manifest")
-    return a
-
-def _save_arrays(folder:Path, arrays:dict, extra:dict, manifest="manifest.json", replace=True):
-    "Save named arrays atomically, then a manifest (written last) with their sizes and sha256."
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    if replace: (folder / manifest).unlink(missing_ok=True)  # a half-overwritten folder never looks complete
-    entries = {}
-    for name, a in arrays.items():
-        a = np.ascontiguousarray(a); path = folder / f"{name}.npy"
-        _atomic_write(path, lambda f: np.save(f, a, allow_pickle=False))
-        entries[name] = dict(file=path.name, dtype=a.dtype.str, shape=list(a.shape),
-                             bytes=path.stat().st_size, sha256=_sha256(a))
-    text = json.dumps(dict(extra, arrays=entries), indent=1, default=str).encode()
-    _atomic_write(folder / manifest, lambda f: f.write(text))
-
-def _read_manifest(folder:Path, manifest="manifest.json") -> dict:
-    "Read a manifest, raising `CacheError` if it is missing or unreadable."
-    path = Path(folder) / manifest
-    if not path.exists(): raise CacheError(f"{path} is missing (no complete save in {folder})")
-    try: return json.loads(path.read_text())
-    except Exception as e: raise CacheError(f"{path} is not valid JSON ({e})") from e
-
-# %% ../nbs/01_counting.ipynb #8a4a6827
 @dataclass(repr=False)
 class CooccurrenceCounts:
     "Symmetric co-occurrence counts of a corpus at window half-width L."
@@ -127,19 +60,41 @@ class CooccurrenceCounts:
         d *= -self.L; d += self.L + 1  # d_ij = L + 1 - L C^w_ij / C_ij
         return d
 
-    def save(self, folder):
-        "Save atomically to `folder`: raw.npy, weighted.npy, unigram.npy and manifest.json (sizes, sha256, meta)."
-        _save_arrays(Path(folder), dict(raw=self.raw, weighted=self.weighted, unigram=self.unigram),
-                     dict(kind="CooccurrenceCounts", counting_version=COUNTING_VERSION, L=int(self.L),
-                          meta=self.meta))
+# %% ../nbs/01_counting.ipynb #20645b05
+def _save(self, folder):
+    "Save atomically to `folder`: raw.npy, weighted.npy, unigram.npy and manifest.json (sizes, sha256, meta)."
+    save_arrays(folder, dict(raw=self.raw, weighted=self.weighted, unigram=self.unigram),
+                dict(kind="CooccurrenceCounts", counting_version=COUNTING_VERSION, L=int(self.L), meta=self.meta))
 
-    @classmethod
-    def load(cls, folder) -> "CooccurrenceCounts":
-        "Load counts saved by `save`, verifying every file's size and sha256 (raises `CacheError`)."
-        folder = Path(folder); man = _read_manifest(folder)
-        if man.get("kind") != "CooccurrenceCounts": raise CacheError(f"{folder} does not hold co-occurrence counts")
-        a = {k: _load_verified(folder, e) for k, e in man["arrays"].items()}
-        return cls(a["raw"], a["weighted"], a["unigram"], int(man["L"]), man["meta"])
+def _load(cls, folder) -> "CooccurrenceCounts":
+    "Load counts saved by `save`, verifying every file's size and sha256 (raises `CacheError`)."
+    a, man = load_arrays(folder)
+    if man.get("kind") != "CooccurrenceCounts": raise CacheError(f"{folder} does not hold co-occurrence counts")
+    return cls(a["raw"], a["weighted"], a["unigram"], int(man["L"]), man["meta"])
+
+CooccurrenceCounts.save, CooccurrenceCounts.load = _save, classmethod(_load)
+
+# %% ../nbs/01_counting.ipynb #6d438d67
+def brute_force_counts(
+    tokens,  # (n,) integer word ids; ids < V are words, id V is an out-of-vocabulary gap
+    offsets, # (n_docs + 1,) int document boundaries: document d is tokens[offsets[d]:offsets[d+1]]
+    V:int,   # vocabulary size
+    L:int,   # window half-width: pairs at distance 1..L are counted
+):
+    "Reference co-occurrence counts by a plain Python double loop (slow: for tests only)."
+    raw = np.zeros((V, V), np.int64)
+    weighted = np.zeros((V, V), np.float64)
+    tok = [int(t) for t in tokens]
+    for d in range(len(offsets) - 1):
+        for s in range(int(offsets[d]), int(offsets[d + 1])):
+            for t in range(s + 1, min(s + L + 1, int(offsets[d + 1]))):
+                i, j = tok[s], tok[t]
+                if i < V and j < V:
+                    w = (L - (t - s) + 1) / L
+                    raw[i, j] += 1; raw[j, i] += 1
+                    weighted[i, j] += w; weighted[j, i] += w
+    unigram = np.bincount([t for t in tok if t < V], minlength=V).astype(np.int64)
+    return CooccurrenceCounts(raw, weighted, unigram, L, {"V": V, "L": L, "method": "brute_force"})
 
 # %% ../nbs/01_counting.ipynb #0819368f
 @njit(parallel=True, cache=True, nogil=True)
@@ -173,6 +128,7 @@ def _forward_kernel(
                         acc[a, b] += 1
                         acc2[a, b] += L + 1 - (q - p)
 
+# %% ../nbs/01_counting.ipynb #829ef03e
 @njit(cache=True, nogil=True)
 def _finish_block_row(A, W, bi, tile, shift, L, mode):
     "Symmetrise block-row bi (tiles bi, bj >= bi and their mirrors) and return the sum of its raw counts."
@@ -244,6 +200,7 @@ def _check_inputs(tokens, offsets, V:int, L:int):
         tokens = tokens.astype(np.uint16 if V < np.iinfo(np.uint16).max else np.uint32)
     return tokens, offsets.astype(np.int64, copy=False)
 
+# %% ../nbs/01_counting.ipynb #45d908fb
 def _unigram(tokens, V:int, block:int=1 << 24) -> np.ndarray:
     "In-vocabulary counts (V,) int64 of a stream, in blocks (bincount makes an int64 copy of its input)."
     counts = np.zeros(V + 1, np.int64)
@@ -269,33 +226,73 @@ def _count_chunk(tokens, offsets, s:int, e:int, L:int, V:int, owner, n_parts:int
     d0 = int(np.searchsorted(offsets, s, side="right")) - 1
     _forward_kernel(tokens, offsets, d0, s, e, L, V, owner, n_parts, accs[0], accs[-1], shift)
 
-def _stream_sha256(tokens, offsets) -> str:
-    "sha256 of a token stream and its offsets (identifies the input of a checkpoint)."
-    h = hashlib.sha256(); h.update(_sha256(tokens).encode()); h.update(_sha256(offsets).encode())
-    return h.hexdigest()
-
 def _load_checkpoint(folder:Path, ident:dict):
     "Return (chunks done, accumulators) from a valid checkpoint of the same run, else (0, None)."
-    if not (folder / "checkpoint.json").exists(): return 0, None
-    try:
-        man = _read_manifest(folder, "checkpoint.json")
-        if man.get("ident") != ident:
-            warnings.warn(f"ignoring the checkpoint in {folder}: it was made for other inputs "
-                          f"({man.get('ident')} != {ident}); counting from the start")
-            return 0, None
-        return int(man["done"]), [_load_verified(folder, man["arrays"][k]) for k in sorted(man["arrays"])]
-    except CacheError as e:
+    man = read_json(folder / "checkpoint.json")
+    if man is None: return 0, None
+    if man.get("ident") != ident:
+        warnings.warn(f"ignoring the checkpoint in {folder}: it was made for other inputs "
+                      f"({man.get('ident')} != {ident}); counting from the start")
+        return 0, None
+    try: arrays, man = load_arrays(folder, "checkpoint.json")
+    except CorruptCacheError as e:
         warnings.warn(f"ignoring the checkpoint in {folder}: {e}; counting from the start")
         return 0, None
+    return int(man["done"]), [arrays[k] for k in sorted(arrays)]
 
 def _save_checkpoint(folder:Path, ident:dict, done:int, accs):
     "Checkpoint the accumulators after `done` chunks: new files, then checkpoint.json, then delete the old files."
     names = [f"acc{i}_chunk{done:06d}" for i in range(len(accs))]  # the previous checkpoint stays valid meanwhile
-    _save_arrays(folder, dict(zip(names, accs)), dict(ident=ident, done=done), "checkpoint.json", replace=False)
+    save_arrays(folder, dict(zip(names, accs)), dict(ident=ident, done=done), "checkpoint.json")
     for f in folder.glob("acc*.npy"):
         if f.stem not in names: f.unlink(missing_ok=True)
 
-# %% ../nbs/01_counting.ipynb #3e5dd863
+def _remove_checkpoint(folder:Path):
+    "Delete a checkpoint (manifest first, so a partial delete never looks valid)."
+    (folder / "checkpoint.json").unlink(missing_ok=True)
+    for f in [*folder.glob("acc*.npy"), *folder.glob(".*.tmp")]: f.unlink(missing_ok=True)
+    try: folder.rmdir()
+    except OSError: pass
+
+# %% ../nbs/01_counting.ipynb #7f96bfc3
+def _layout_shift(unigram, L:int, layout:str) -> int:
+    "The packing shift for `layout` ('auto', 'packed', 'separate'): 0 means two separate matrices."
+    if layout not in ("auto", "packed", "separate"): raise ValueError(f"layout must be 'auto', 'packed' or 'separate', got {layout!r}")
+    shift = _packing_shift(int(unigram.max()), L)
+    if layout == "packed" and shift == 0:
+        raise ValueError("layout='packed' cannot hold these counts without overflow: use layout='auto' or 'separate'")
+    return 0 if layout == "separate" else shift
+
+def _accumulate(tokens, offsets, V:int, L:int, shift:int, ident:dict, chunk_tokens:int, checkpoint_dir,
+                checkpoint_every:float, progress:bool) -> list:
+    "Forward accumulators of the whole stream, chunk by chunk, resuming from and saving checkpoints."
+    n_parts = max(1, numba.get_num_threads())
+    owner = _balanced_owner(_unigram(tokens, V), n_parts)
+    n, n_chunks = tokens.size, -(-tokens.size // chunk_tokens)
+    done, accs = _load_checkpoint(checkpoint_dir, ident) if checkpoint_dir is not None else (0, None)
+    if accs is None: accs = [np.zeros((V, V), np.int64) for _ in range(1 if shift else 2)]
+    last_ckpt = time.perf_counter()
+    with tqdm(total=n, initial=min(n, done * chunk_tokens), unit="tok", unit_scale=True, disable=not progress,
+              desc=f"counting pairs (V={V:,}, L={L})", mininterval=0.5) as bar:
+        for c in range(done, n_chunks):
+            s, e = c * chunk_tokens, min(n, (c + 1) * chunk_tokens)
+            _count_chunk(tokens, offsets, s, e, L, V, owner, n_parts, accs, shift)
+            bar.update(e - s)
+            if (checkpoint_dir is not None and c + 1 < n_chunks
+                    and time.perf_counter() - last_ckpt >= checkpoint_every):
+                _save_checkpoint(checkpoint_dir, ident, c + 1, accs); last_ckpt = time.perf_counter()
+    return accs
+
+def _symmetrise(accs: list, V:int, L:int, shift:int) -> tuple:
+    "Raw (int64, in place) and weighted (float64) symmetric counts from the forward accumulators, and their raw total."
+    if shift:  # one pass: symmetrise, split into raw counts (in place) and weighted counts (new array)
+        raw = accs[0]; weighted = np.empty((V, V), np.float64)
+        return raw, weighted, _finish(raw, weighted, shift, L, 2)
+    raw, wsum = accs; weighted = wsum.view(np.float64)  # raw in place; weighted sums to float64 in their own buffer
+    total = _finish(raw, weighted, 0, L, 0); _finish(wsum, weighted, 0, L, 1)
+    return raw, weighted, total
+
+# %% ../nbs/01_counting.ipynb #f05312fe
 def cooccurrence_counts(
     tokens,        # (n,) integer word ids; ids < V are words, V is an out-of-vocabulary gap
     offsets,       # (n_docs + 1,) int64 boundaries: document d is tokens[offsets[d]:offsets[d+1]]
@@ -311,44 +308,19 @@ def cooccurrence_counts(
 ) -> CooccurrenceCounts:
     "Exact symmetric raw and dynamic-window-weighted co-occurrence counts of a token stream."
     tokens, offsets = _check_inputs(tokens, offsets, V, L)
-    if layout not in ("auto", "packed", "separate"): raise ValueError(f"layout must be 'auto', 'packed' or 'separate', got {layout!r}")
     if chunk_tokens < 1: raise ValueError(f"chunk_tokens must be >= 1, got {chunk_tokens}")
     t_start = time.perf_counter()
     unigram = _unigram(tokens, V)
-    n_tokens = int(unigram.sum())
+    n_tokens, n = int(unigram.sum()), tokens.size
     if n_tokens == 0:
-        raise ValueError(f"no in-vocabulary tokens: all {tokens.size:,} tokens are the gap id V = {V}. "
+        raise ValueError(f"no in-vocabulary tokens: all {n:,} tokens are the gap id V = {V}. "
                          "Use a larger V, or check that the stream was restricted with the same V")
-    shift = _packing_shift(int(unigram.max()), L)
-    if layout == "separate": shift = 0
-    elif layout == "packed" and shift == 0:
-        raise ValueError("layout='packed' cannot hold these counts without overflow: use layout='auto' or 'separate'")
-    n_parts = max(1, numba.get_num_threads())
-    owner = _balanced_owner(unigram, n_parts)
-    n, n_chunks = tokens.size, -(-tokens.size // chunk_tokens)
-    ident = dict(stream_sha256=_stream_sha256(tokens, offsets), V=int(V), L=int(L), shift=shift,
+    shift = _layout_shift(unigram, L, layout)
+    ident = dict(stream_sha256=array_fingerprint(tokens, offsets), V=int(V), L=int(L), shift=shift,
                  chunk_tokens=int(chunk_tokens), counting_version=COUNTING_VERSION)
-    done, accs = 0, None
-    if checkpoint_dir is not None:
-        checkpoint_dir = Path(checkpoint_dir)
-        done, accs = _load_checkpoint(checkpoint_dir, ident)
-    if accs is None: accs = [np.zeros((V, V), np.int64) for _ in range(1 if shift else 2)]
-    last_ckpt = time.perf_counter()
-    with tqdm(total=n, initial=min(n, done * chunk_tokens), unit="tok", unit_scale=True, disable=not progress,
-              desc=f"counting pairs (V={V:,}, L={L})", mininterval=0.5) as bar:
-        for c in range(done, n_chunks):
-            s, e = c * chunk_tokens, min(n, (c + 1) * chunk_tokens)
-            _count_chunk(tokens, offsets, s, e, L, V, owner, n_parts, accs, shift)
-            bar.update(e - s)
-            if (checkpoint_dir is not None and c + 1 < n_chunks
-                    and time.perf_counter() - last_ckpt >= checkpoint_every):
-                _save_checkpoint(checkpoint_dir, ident, c + 1, accs); last_ckpt = time.perf_counter()
-    if shift:  # one pass: symmetrise, split into raw counts (in place) and weighted counts (new array)
-        raw = accs[0]; weighted = np.empty((V, V), np.float64)
-        total = _finish(raw, weighted, shift, L, 2)
-    else:      # raw in place; weighted sums become float64 in their own buffer
-        raw, wsum = accs; weighted = wsum.view(np.float64)
-        total = _finish(raw, weighted, 0, L, 0); _finish(wsum, weighted, 0, L, 1)
+    ckpt = None if checkpoint_dir is None else Path(checkpoint_dir)
+    accs = _accumulate(tokens, offsets, V, L, shift, ident, chunk_tokens, ckpt, checkpoint_every, progress)
+    raw, weighted, total = _symmetrise(accs, V, L, shift)
     del accs
     n_pairs = int(total) // 2
     if n_pairs == 0:
@@ -359,40 +331,14 @@ def cooccurrence_counts(
                 n_positions=int(n), n_tokens=n_tokens, n_gaps=int(n - n_tokens), n_docs=int(lens.size),
                 n_pairs=n_pairs, n_docs_shorter_than_window=int((lens < 2 * L + 1).sum()),
                 n_docs_shorter_than_2=int((lens < 2).sum()), stream_sha256=ident["stream_sha256"],
-                layout="packed" if shift else "separate", threads=n_parts, counting_version=COUNTING_VERSION,
-                seconds=round(time.perf_counter() - t_start, 3),
+                layout="packed" if shift else "separate", threads=max(1, numba.get_num_threads()),
+                counting_version=COUNTING_VERSION, seconds=round(time.perf_counter() - t_start, 3),
                 created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     info.update(meta or {})
-    if checkpoint_dir is not None and (checkpoint_dir / "checkpoint.json").exists():
-        _remove_checkpoint(checkpoint_dir)
+    if ckpt is not None and (ckpt / "checkpoint.json").exists(): _remove_checkpoint(ckpt)
     return CooccurrenceCounts(raw, weighted, unigram, int(L), info)
 
-def _remove_checkpoint(folder:Path):
-    "Delete a checkpoint (manifest first, so a partial delete never looks valid)."
-    (folder / "checkpoint.json").unlink(missing_ok=True)
-    for f in [*folder.glob("acc*.npy"), *folder.glob(".*.tmp")]: f.unlink(missing_ok=True)
-    try: folder.rmdir()
-    except OSError: pass
-
-# %% ../nbs/01_counting.ipynb #fe519dda
-def random_stream(
-    n_docs:int,            # number of documents
-    V:int,                 # vocabulary size
-    *,
-    key:int,               # seed of the numpy Generator (explicit: no hidden state)
-    max_len:int=40,        # document lengths are uniform on 0..max_len
-    gap_rate:float=0.0,    # probability that a position is an out-of-vocabulary gap (id V)
-):
-    "A random token stream (tokens uint16, offsets int64) with Zipf-like ids, for tests."
-    rng = np.random.default_rng(key)
-    lens = rng.integers(0, max_len + 1, n_docs)
-    offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
-    p = 1 / (np.arange(V) + 1.0); p /= p.sum()
-    tokens = rng.choice(V, size=int(offsets[-1]), p=p)
-    tokens[rng.random(tokens.size) < gap_rate] = V
-    return tokens.astype(np.uint16), offsets
-
-# %% ../nbs/01_counting.ipynb #1a1d9023
+# %% ../nbs/01_counting.ipynb #39dd1730
 def _stream_folder(stream) -> Path:
     "The folder a TokenStream lives in (its counts are cached below it)."
     if getattr(stream, "folder", None) is None:
@@ -406,6 +352,21 @@ def _expected_meta(stream, V:int, L:int, oov:str) -> dict:
                 tokenizer=getattr(stream, "manifest", {}).get("tokenizer"),
                 counting_version=COUNTING_VERSION)
 
+def _cached_counts(folder:Path, want:dict) -> CooccurrenceCounts | None:
+    "The counts cached in `folder` if they verify and were made for `want`; else None, with a warning saying why."
+    if not (folder / "manifest.json").exists():
+        if any(folder.glob("*.npy")): warnings.warn(f"{folder} holds an incomplete save (no manifest.json); recomputing")
+        return None
+    try: c = CooccurrenceCounts.load(folder)
+    except CacheError as e:
+        warnings.warn(f"cached counts in {folder} are unusable ({e}); recomputing")
+        return None
+    got = {k: c.meta.get(k) for k in want}
+    if got == want: return c
+    diff = ", ".join(f"{k}: cached {got[k]!r} != {want[k]!r}" for k in want if got[k] != want[k])
+    warnings.warn(f"cached counts in {folder} were made for other inputs ({diff}); recomputing")
+
+# %% ../nbs/01_counting.ipynb #199a4009
 def count_corpus(
     stream,               # qwem.corpus.TokenStream: the tokenised corpus
     V:int=10_000,         # vocabulary: the V most frequent words
@@ -420,19 +381,14 @@ def count_corpus(
     if oov not in ("drop", "gap"): raise ValueError(f"oov must be 'drop' or 'gap', got {oov!r}")
     folder = _stream_folder(stream) / "counts" / f"V{V}_L{L}_{oov}"
     want = _expected_meta(stream, V, L, oov)
-    if cache and (folder / "manifest.json").exists():
-        try:
-            c = CooccurrenceCounts.load(folder)
-            got = {k: c.meta.get(k) for k in want}
-            if got == want: return c
-            diff = ", ".join(f"{k}: cached {got[k]!r} != {want[k]!r}" for k in want if got[k] != want[k])
-            warnings.warn(f"cached counts in {folder} were made for other inputs ({diff}); recomputing")
-        except CacheError as e:
-            warnings.warn(f"cached counts in {folder} are unusable ({e}); recomputing")
-    elif cache and any(folder.glob("*.npy")):
-        warnings.warn(f"{folder} holds an incomplete save (no manifest.json); recomputing")
-    tokens, offsets = stream.restrict(V, oov=oov)
-    counts = cooccurrence_counts(tokens, offsets, V, L, progress=progress, meta=want,
-                                 checkpoint_dir=folder / "checkpoint" if cache else None, **kwargs)
-    if cache: counts.save(folder)
+    if not cache:
+        return cooccurrence_counts(*stream.restrict(V, oov=oov), V, L, progress=progress, meta=want, **kwargs)
+    if (c := _cached_counts(folder, want)) is not None: return c
+    with file_lock(folder):  # check, lock, check again: a second process waits here, then finds the counts made
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # why the cache is unusable was said above
+            if (c := _cached_counts(folder, want)) is not None: return c
+        counts = cooccurrence_counts(*stream.restrict(V, oov=oov), V, L, progress=progress, meta=want,
+                                     checkpoint_dir=folder / "checkpoint", **kwargs)
+        counts.save(folder)
     return counts

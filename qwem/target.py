@@ -119,6 +119,7 @@ def _weighted_terms(P, Pi, psi, rows):
     pp, pm = psi.rows(Pb, PP, rows)
     return pp * Pb, pm * PP
 
+# %% ../nbs/02_target.ipynb #806a7f20
 def weight_matrix(
     P,                  # (V, V) float pair distribution P_ij (sums to 1)
     Pi,                 # (V,) float unigram distribution P_i (sums to 1)
@@ -212,13 +213,15 @@ def pmi_series(x, order:int=3):
 def synthetic_pair_probabilities(
     V:int,                 # vocabulary size
     *,
-    key:int,               # seed of the numpy Generator (explicit: no hidden state)
+    rng:np.random.Generator|int|None=None,  # the numpy Generator that draws it (an int seeds a new one)
     rank:int=20,           # rank of the latent affinity
     n_pairs:float=None,    # expected number of counted pairs (default V^2: most pairs unobserved)
     zipf:float=1.05,       # unigram exponent: P_i ~ (i + 10)^-zipf
+    key:int|None=None,     # deprecated name of an int `rng`, kept for older callers
 ) -> tuple:                # (P (V, V) float64 symmetric, sums to 1; Pi (V,) float64 its row sums)
     "A random skip-gram distribution with Zipfian words, low-rank structure and unobserved pairs (for tests)."
-    rng = np.random.default_rng(key)
+    if (rng is None) == (key is None): raise TypeError("pass rng=np.random.default_rng(seed) (and not key as well)")
+    rng = np.random.default_rng(key if rng is None else rng)
     p = (np.arange(V) + 10.0) ** -zipf; p /= p.sum()
     F = rng.standard_normal((V, rank)) * np.arange(1, rank + 1) ** -0.6
     lam = np.exp(F @ F.T) * np.outer(p, p)

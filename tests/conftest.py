@@ -17,8 +17,8 @@ import docs_browser
 
 
 def pytest_configure(config):
-    config.addinivalue_line('markers', 'browser: checks of the built docs site, most in headless Chromium '
-                                       '(tests/run.sh runs them after building _docs/)')
+    config.addinivalue_line('markers', 'browser: checks in headless Chromium: the built docs site, and notebooks in '
+                                       'JupyterLab (tests/run.sh runs them after building _docs/)')
 
 
 def pytest_collection_modifyitems(config, items):

@@ -9,7 +9,8 @@
 #   nbdev    nbdev_test: every notebook executed, `#| slow` cells skipped (settings.ini tst_flags)
 #   pytest   tests/, without the slow and browser tests
 #   docs     the offline docs site: python tools/build_docs.py -> _docs/
-#   browser  the browser tests (tests marked `browser`) against that _docs/, in headless Chromium
+#   browser  the browser tests (tests marked `browser`) in headless Chromium: that _docs/, and 03a_explorer run in
+#            JupyterLab (tests/test_jupyterlab.py)
 #            (installs the Debian package `chromium` when /usr/bin/chromium is missing)
 # Every stage runs; the summary lists the failures and the script exits 1 if any.
 # Environment: QWEM_SKIP_BROWSER=1 skips the checks that need Chromium (the static checks of the site still run); NBDEV_TEST_WORKERS (default 2) sets nbdev_test's workers;

@@ -1,6 +1,6 @@
 """Tests of qwem.counting that are awkward in a notebook: fault injection (a run killed after chunk 2
 resumes from its checkpoint), corrupt and mismatched caches, thread counts."""
-import json, warnings
+import json, subprocess, sys, textwrap, warnings
 from pathlib import Path
 
 import numba
@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import qwem.counting as qc
+import qwem.storage as qs
 from qwem.counting import (CacheError, CooccurrenceCounts, brute_force_counts, cooccurrence_counts,
                            count_corpus, random_stream)
 
@@ -38,16 +39,16 @@ def assert_same(a, b):
 
 @pytest.fixture
 def stream_arrays():
-    return random_stream(400, 40, key=7, max_len=60, gap_rate=0.1)
+    return random_stream(400, 40, rng=np.random.default_rng(7), max_len=60, gap_rate=0.1)
 
 
 # ---- agreement with the brute-force definition -------------------------------------------------------
 
-@pytest.mark.parametrize("key", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("L", [1, 3, 16])
 @pytest.mark.parametrize("gap_rate", [0.0, 0.25])
-def test_fast_equals_brute_force(key, L, gap_rate):
-    toks, offs = random_stream(40, 15, key=100 + key, max_len=2 * L + 3, gap_rate=gap_rate)
+def test_fast_equals_brute_force(seed, L, gap_rate):
+    toks, offs = random_stream(40, 15, rng=np.random.default_rng(100 + seed), max_len=2 * L + 3, gap_rate=gap_rate)
     ref = brute_force_counts(toks, offs, 15, L)
     for layout in ("packed", "separate"):
         c = cooccurrence_counts(toks, offs, 15, L, progress=False, layout=layout, chunk_tokens=17)
@@ -59,7 +60,7 @@ def test_fast_equals_brute_force(key, L, gap_rate):
 
 
 def test_total_mass_formula():
-    toks, offs = random_stream(500, 30, key=3, max_len=50)  # no gaps: oov="drop" semantics
+    toks, offs = random_stream(500, 30, rng=np.random.default_rng(3), max_len=50)  # no gaps: oov="drop" semantics
     L = 16
     c = cooccurrence_counts(toks, offs, 30, L, progress=False)
     lens = np.diff(offs)
@@ -131,18 +132,18 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, st
 def test_killed_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch, stream_arrays):
     toks, offs = stream_arrays
     kw = dict(V=40, L=7, progress=False, chunk_tokens=2000, checkpoint_every=0)
-    real_write, written = qc._atomic_write, []
+    real_write, written = qs.write_json_atomic, []
 
-    def write(path, fn):  # dies after the arrays of the second checkpoint, before its checkpoint.json
-        if path.name == "checkpoint.json":
+    def write(path, obj, indent=1):  # dies after the arrays of the second checkpoint, before its checkpoint.json
+        if Path(path).name == "checkpoint.json":
             written.append(path)
             if len(written) == 2: raise Boom("killed while checkpointing")
-        return real_write(path, fn)
+        return real_write(path, obj, indent)
 
-    monkeypatch.setattr(qc, "_atomic_write", write)
+    monkeypatch.setattr(qs, "write_json_atomic", write)   # qwem.storage.save_arrays writes its manifest with it
     with pytest.raises(Boom):
         cooccurrence_counts(toks, offs, checkpoint_dir=tmp_path, **kw)
-    monkeypatch.setattr(qc, "_atomic_write", real_write)
+    monkeypatch.setattr(qs, "write_json_atomic", real_write)
     assert json.loads((tmp_path / "checkpoint.json").read_text())["done"] == 1
     calls = count_chunks(monkeypatch)
     c = cooccurrence_counts(toks, offs, checkpoint_dir=tmp_path, **kw)
@@ -184,7 +185,7 @@ def test_corrupt_checkpoint_is_ignored(tmp_path, monkeypatch, stream_arrays):
 
 @pytest.fixture
 def stream(tmp_path):
-    toks, offs = random_stream(300, 60, key=11, max_len=50)  # ids up to 59: V=40 leaves OOV words
+    toks, offs = random_stream(300, 60, rng=np.random.default_rng(11), max_len=50)  # ids up to 59: V=40 leaves OOV words
     return FakeStream(tmp_path, toks, offs)
 
 
@@ -286,3 +287,29 @@ def test_brown_matches_numpy_route():
     acc = acc.reshape(V, V)
     np.testing.assert_array_equal(c.raw, acc + acc.T)
     np.testing.assert_array_equal(c.unigram, np.bincount(tok, minlength=V))
+
+
+def test_two_processes_count_a_corpus_once(tmp_path):
+    "Two processes asking for the same counts at once: one counts (under the lock), the other loads its result."
+    from qwem.corpus import build_token_stream
+    build_token_stream(["the cat sat on the mat", "a dog and a cat sat", "the end"] * 50, tmp_path / "s", progress=False)
+    script = textwrap.dedent("""
+        import sys, time
+        import qwem.counting as qc
+        from qwem.corpus import TokenStream
+        real = qc.cooccurrence_counts
+        def logged(*a, **k):
+            with open(sys.argv[2], "a") as f: f.write("counted\\n")
+            time.sleep(1.0)                       # long enough for the other process to arrive meanwhile
+            return real(*a, **k)
+        qc.cooccurrence_counts = logged
+        c = qc.count_corpus(TokenStream.load(sys.argv[1]), V=5, L=2, progress=False)
+        print(int(c.raw.sum()))
+    """)
+    log = tmp_path / "log.txt"
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "s"), str(log)], stdout=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300)[0].split() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert outs[0] == outs[1] and len(outs[0]) == 1          # the same counts
+    assert log.read_text().splitlines() == ["counted"]       # counted once

@@ -30,7 +30,7 @@ def notebooks(nbs=NBS):
 
 
 def page_name(nb, nbs=NBS):
-    "Where nbdev puts a notebook's page (`00_corpus.ipynb` -> `corpus.html`), by nbdev's own rule."
+    "Where nbdev puts a notebook's page (`00c_corpus.ipynb` -> `corpus.html`), by nbdev's own rule."
     from nbdev.doclinks import _nbpath2html
     return _nbpath2html(Path(nb).relative_to(nbs)).as_posix()
 

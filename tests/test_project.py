@@ -83,3 +83,14 @@ def test_ci_runs_the_readme_test_command():
 def test_generated_files_are_ignored():
     ign = (ROOT / '.gitignore').read_text().split()
     for p in ('_docs/', '_proc/', '.venv/', 'nbs/sidebar.yml', 'nbs/nbdev.yml'): assert p in ign, p
+
+
+def test_notebooks_name_their_kernel():
+    "Every notebook carries the python3 kernelspec, and nbdev_clean keeps it (JupyterLab then opens it without asking)."
+    from nbdev.clean import clean_nb
+    want = {'display_name': 'python3', 'language': 'python', 'name': 'python3'}
+    for nb_path in sorted(NBS.glob('*.ipynb')):
+        nb = json.loads(nb_path.read_text(encoding='utf-8'))
+        assert nb['metadata'].get('kernelspec') == want, f'{nb_path.name} has no python3 kernelspec'
+        clean_nb(nb, allowed_metadata_keys=S.get('allowed_metadata_keys', '').split())
+        assert nb['metadata'].get('kernelspec') == want, f'nbdev_clean drops the kernelspec of {nb_path.name}'

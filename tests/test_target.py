@@ -98,7 +98,7 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="solver must be"): closed_form_embeddings(M, 3, solver="lanczos")
     with pytest.raises(ValueError, match="positive vector"): weighted_closed_form_embeddings(M, -np.ones(300), 3)
     with pytest.raises(ValueError, match="allow_negative"): closed_form_embeddings(-np.eye(300) + 0.0, 3)
-    P, Pi = synthetic_pair_probabilities(50, key=0)
+    P, Pi = synthetic_pair_probabilities(50, rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="shape"): target_matrix(P[:, :10], Pi)
     with pytest.raises(ValueError, match="probability distribution"): target_matrix(P, Pi * 3)
     with pytest.raises(ValueError, match="probability distribution"): pmi(-P, Pi)
@@ -126,7 +126,7 @@ def test_svd_embeddings_of_indefinite_matrix_is_least_squares():
 @pytest.mark.parametrize("V", [30, 120])
 def test_theorem1_with_dynamic_windows_and_subsampling(V):
     "Theorem 1's constant on a different distribution, and Proposition 2 with all pieces combined."
-    P, Pi = synthetic_pair_probabilities(V, key=V)
+    P, Pi = synthetic_pair_probabilities(V, rng=np.random.default_rng(V))
     rng = np.random.default_rng(V)
     W = 0.2 * rng.standard_normal((V, 7))
     M = target_matrix(P, Pi, canonical_psi())
@@ -138,7 +138,7 @@ def test_theorem1_with_dynamic_windows_and_subsampling(V):
 
 
 def test_psi_product_and_unit():
-    P, Pi = synthetic_pair_probabilities(20, key=1)
+    P, Pi = synthetic_pair_probabilities(20, rng=np.random.default_rng(1))
     a = Psi((2.0,), (3.0,)) * unit_psi() * Psi((np.full((20, 1), 5.0),), ())
     pp, pm = a.dense(P, Pi)
     np.testing.assert_allclose(pp, 10.0); np.testing.assert_allclose(pm, 3.0)
@@ -146,7 +146,7 @@ def test_psi_product_and_unit():
 
 
 def test_inertia_routes_agree():
-    P, Pi = synthetic_pair_probabilities(700, key=4)
+    P, Pi = synthetic_pair_probabilities(700, rng=np.random.default_rng(4))
     M = target_matrix(P, Pi)
     a, b = inertia(M, method="ldl"), inertia(M, method="eigvalsh")
     assert a == b and a["positive"] + a["negative"] + a["zero"] == 700

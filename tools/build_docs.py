@@ -16,11 +16,11 @@ nbconvert's `HTMLExporter` (lab template, extended in `tools/docs_template/qwem`
 options that Quarto would have applied (`#| echo: false`, `#| output: false`, `#| include: false`,
 `#| code-fold`). Math: MathJax 2.7.9 from the `jupyter-server-mathjax` package, copied into the site. Widgets:
 `@jupyter-widgets/html-manager` and `requirejs` from npm (`npm pack`, pinned, sha256-checked, cached under
-`$QWEM_CACHE` or `~/.cache/qwem`), so saved ipywidgets state renders without a kernel; without npm the site is
+`$QWEM_CACHE` or `~/.cache/qwem` by `qwem.sources.fetch`), so saved ipywidgets state renders without a kernel; without npm the site is
 built without widget rendering. Scripts inside HTML outputs are kept and run in the page (used for sliders that
 evaluate closed forms in the browser).
 """
-import argparse, difflib, hashlib, html, json, os, re, shutil, subprocess, sys, tarfile, tempfile, time
+import argparse, difflib, html, json, os, re, shutil, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,11 +36,6 @@ NPM_PINS = {
 
 
 def log(*a): print('[build_docs]', *a, flush=True)
-
-
-def cache_dir():
-    "The qwem cache folder: `$QWEM_CACHE`, else `~/.cache/qwem`."
-    return Path(os.environ.get('QWEM_CACHE') or Path.home() / '.cache' / 'qwem')
 
 
 def check_root(root):
@@ -217,45 +212,18 @@ def mathjax_static():
     return p
 
 
-def _sha256(p):
-    h = hashlib.sha256()
-    with open(p, 'rb') as f:
-        for b in iter(lambda: f.read(1 << 20), b''): h.update(b)
-    return h.hexdigest()
-
-
 def npm_package(key):
-    "Unpacked folder of a pinned npm package, fetched with `npm pack` into the qwem cache; None if npm is missing."
+    "Unpacked folder of a pinned npm package, fetched with `qwem.sources.fetch` (npm pack, sha256 check, qwem cache)."
+    from qwem.sources import Source, SourceUnavailable, fetch
     name, version, sha = NPM_PINS[key]
-    d = cache_dir() / 'npm'
-    tgz = d / f'{name.lstrip("@").replace("/", "-")}-{version}.tgz'
-    out = d / tgz.name[:-4]
-    if (out / '.sha256').exists() and (out / '.sha256').read_text().strip() == sha: return out / 'package'
-    if not (tgz.exists() and _sha256(tgz) == sha):
-        npm = shutil.which('npm')
-        if npm is None: return None
-        d.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=d) as tmp:
-            r = subprocess.run([npm, 'pack', f'{name}@{version}', '--pack-destination', tmp, '--silent'],
-                               capture_output=True, text=True)
-            got = list(Path(tmp).glob('*.tgz'))
-            if r.returncode or not got:
-                log(f'npm pack {name}@{version} failed ({r.stderr.strip()[-300:]}); building without widget rendering')
-                return None
-            if _sha256(got[0]) != sha:
-                raise SystemExit(f'build_docs: {name}@{version} from npm has sha256 {_sha256(got[0])}, expected {sha} '
-                                 f'(pinned in tools/build_docs.py). Check the registry, or update the pin deliberately.')
-            os.replace(got[0], tgz)
-    tmp = Path(tempfile.mkdtemp(dir=d))
-    try:
-        with tarfile.open(tgz) as tf:
-            try: tf.extractall(tmp, filter='data')
-            except TypeError: tf.extractall(tmp)   # Python without tarfile filters
-        (tmp / '.sha256').write_text(sha)
-        shutil.rmtree(out, ignore_errors=True)
-        os.replace(tmp, out)
-    finally: shutil.rmtree(tmp, ignore_errors=True)
-    return out / 'package'
+    src = Source(f'docs-{key}', 'npm', name, version, sha, licence='see the package', description='docs site asset')
+    try: return fetch(src, verbose=False) / 'package'
+    except SourceUnavailable: return None   # no npm: the site is built without widget rendering
+    except RuntimeError as e:               # npm is there but the registry is not reachable
+        log(f'npm pack {name}@{version} failed ({str(e)[-300:]}); building without widget rendering')
+        return None
+    except ValueError as e:                 # the registry served other bytes than the pin
+        raise SystemExit(f'build_docs: {e} (pinned in tools/build_docs.py)') from None
 
 
 def copy_assets(site, widgets=True):
@@ -303,7 +271,7 @@ def nav_entries(nbs_path):
 
 
 def _html_name(rel):
-    "Where nbdev/Quarto put a notebook's page: `00_corpus.ipynb` -> `corpus.html` (nbdev's `_nbpath2html`)."
+    "Where nbdev/Quarto put a notebook's page: `00c_corpus.ipynb` -> `corpus.html` (nbdev's `_nbpath2html`)."
     from nbdev.doclinks import _nbpath2html
     return _nbpath2html(Path(rel)).as_posix()
 
@@ -438,9 +406,8 @@ def write_readme(root):
         p = Path(root) / name
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(data)
-    tmp = Path(root) / 'README.md.tmp'
-    tmp.write_text(text, encoding='utf-8')
-    os.replace(tmp, Path(root) / 'README.md')
+    from qwem.storage import write_text_atomic
+    write_text_atomic(Path(root) / 'README.md', text)
     log('wrote README.md' + (f' and {len(files)} files in index_files/' if files else ''))
 
 

@@ -7,7 +7,7 @@
 The kernel starts in `nbs/`, as under `nbdev_test` and JupyterLab. The notebook is written atomically after a
 successful run; on an error nothing is written and the failing cell is printed. Run `nbdev_clean` afterwards.
 """
-import argparse, os, re, sys, tempfile, time
+import argparse, os, re, sys, time
 from pathlib import Path
 
 _re_slow = re.compile(r'^\s*#\|\s*slow\s*$', re.MULTILINE)
@@ -32,10 +32,11 @@ def run(path, skip_slow=False, timeout=7200, kernel='python3'):
         print(f'{path.name}: failed after {time.perf_counter() - t0:.0f} s: {str(e)[-3000:]}', file=sys.stderr)
         return 1
     for i, (src, outs) in kept.items(): nb.cells[i].source, nb.cells[i].outputs = src, outs
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.stem}.', suffix='.ipynb')
-    with os.fdopen(fd, 'w', encoding='utf-8') as f: nbformat.write(nb, f)
-    os.chmod(tmp, path.stat().st_mode & 0o777)
-    os.replace(tmp, path)
+    from qwem.storage import write_text_atomic
+    mode = path.stat().st_mode & 0o777
+    text = nbformat.writes(nb)
+    write_text_atomic(path, text if text.endswith('\n') else text + '\n')
+    os.chmod(path, mode)
     print(f'{path.name}: executed in {time.perf_counter() - t0:.0f} s' + (f' ({len(kept)} slow cells skipped)' if kept else ''))
     return 0
 
