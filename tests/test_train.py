@@ -8,7 +8,7 @@ V, L = 50, 4
 
 @pytest.fixture(scope="module")
 def stream():
-    tok, off = random_stream(300, V, key=3, max_len=40)
+    tok, off = random_stream(300, V, rng=3, max_len=40)
     return tok, off, cooccurrence_counts(tok, off, V, L, progress=False)
 
 def cfg(model, **changes):
