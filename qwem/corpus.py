@@ -334,11 +334,10 @@ def random_stream(
     rng:np.random.Generator|int|None=None,  # the numpy Generator that draws the stream (an int seeds a new one)
     max_len:int=40,        # document lengths are uniform on 0..max_len
     gap_rate:float=0.0,    # probability that a position is an out-of-vocabulary gap (id V)
-    key:int|None=None,     # deprecated name of an int `rng`, kept for older callers
 ):
     "A random token stream (tokens uint16, offsets int64) with Zipf-like ids, for tests."
-    if (rng is None) == (key is None): raise TypeError("pass rng=np.random.default_rng(seed) (and not key as well)")
-    rng = np.random.default_rng(key if rng is None else rng)
+    if rng is None: raise TypeError("pass rng=np.random.default_rng(seed) (or an int seed)")
+    rng = np.random.default_rng(rng)
     lens = rng.integers(0, max_len + 1, n_docs)
     offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
     p = 1 / (np.arange(V) + 1.0); p /= p.sum()

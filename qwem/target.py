@@ -217,11 +217,10 @@ def synthetic_pair_probabilities(
     rank:int=20,           # rank of the latent affinity
     n_pairs:float=None,    # expected number of counted pairs (default V^2: most pairs unobserved)
     zipf:float=1.05,       # unigram exponent: P_i ~ (i + 10)^-zipf
-    key:int|None=None,     # deprecated name of an int `rng`, kept for older callers
 ) -> tuple:                # (P (V, V) float64 symmetric, sums to 1; Pi (V,) float64 its row sums)
     "A random skip-gram distribution with Zipfian words, low-rank structure and unobserved pairs (for tests)."
-    if (rng is None) == (key is None): raise TypeError("pass rng=np.random.default_rng(seed) (and not key as well)")
-    rng = np.random.default_rng(key if rng is None else rng)
+    if rng is None: raise TypeError("pass rng=np.random.default_rng(seed) (or an int seed)")
+    rng = np.random.default_rng(rng)
     p = (np.arange(V) + 10.0) ** -zipf; p /= p.sum()
     F = rng.standard_normal((V, rank)) * np.arange(1, rank + 1) ** -0.6
     lam = np.exp(F @ F.T) * np.outer(p, p)

@@ -2,7 +2,7 @@
 writer, the matplotlib figure redrawn by the slider callback, and the HTML explorer driven in headless Chromium (a
 standalone page, and the built docs site). The closed form, the time unit and gradient descent are checked in
 03_dynamics and 03b_random_init."""
-import json
+import json, os
 import re
 
 import numpy as np
@@ -18,7 +18,7 @@ def test_spectrum_write_is_atomic(tmp_path, monkeypatch):
     fn = tmp_path / "spec.json"
     save_spectrum(fn, [3.0, 2.0, 1.0], V=3)
     def boom(*a, **k): raise OSError("disk full")
-    monkeypatch.setattr(json, "dump", boom)
+    monkeypatch.setattr(os, "replace", boom)          # the temporary file is written, the rename onto spec.json fails
     with pytest.raises(OSError, match="disk full"): save_spectrum(fn, [9.0, 8.0], V=2)
     monkeypatch.undo()
     lam, meta = load_spectrum(fn)

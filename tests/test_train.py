@@ -85,7 +85,7 @@ _DP_SCRIPT = textwrap.dedent("""
     from qwem.train import train
     assert len(jax.devices()) == 2, jax.devices()
     model = sys.argv[1]
-    tok, off = random_stream(400, 60, key=0, max_len=30)
+    tok, off = random_stream(400, 60, rng=0, max_len=30)
     c = cooccurrence_counts(tok, off, 60, 4, progress=False)
     base = model_config(model, d=8, L=4, B=512, n_neg=2, steps=30, lr=2.0 if model == "sgns" else 3e-4, sigma=0.1, snapshot_steps=(0,))
     a = train(tok, off, 60, base, counts=c, progress=False)
