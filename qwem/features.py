@@ -320,9 +320,10 @@ def load_word2vec_vectors(path,                # a word2vec-format file: text (w
 
 # %% ../nbs/06_features.ipynb #56279c93
 def _model_names(paths) -> list[str]:
-    "File stems as model names; the full paths where two stems coincide."
-    stems = [Path(p).stem for p in paths]
-    return [s if stems.count(s) == 1 else str(p) for s, p in zip(stems, paths)]
+    "File stems as model names; file names where stems coincide, full paths where those do too."
+    for key in (lambda p: Path(p).stem, lambda p: Path(p).name, str):
+        if len(set(names := [key(p) for p in paths])) == len(names): return names
+    raise ValueError(f"a file is given twice: {[str(p) for p in paths]}")
 
 def matching_lines(pairs:dict) -> str:
     "Each pair's matching of the top components as 'PC i -> PC j (overlap²)'."
