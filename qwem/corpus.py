@@ -20,9 +20,9 @@ _all_ = ["cache_dir", "SOURCES", "SourceUnavailable", "CorruptCacheError", "TOKE
          "text_documents", "wikipedia_documents"]  # re-exported: imported from qwem.corpus before they had homes
 
 # %% auto #0
-__all__ = ['TokenStream', 'build_token_stream', 'default_corpus', 'brown_corpus', 'restrict_arrays', 'random_stream', 'cache_dir',
-           'SOURCES', 'SourceUnavailable', 'CorruptCacheError', 'TOKENIZER_VERSION', 'tokenize', 'text_documents',
-           'wikipedia_documents']
+__all__ = ['TokenStream', 'build_token_stream', 'default_corpus', 'brown_corpus', 'restrict_arrays', 'every_other_document',
+           'random_stream', 'cache_dir', 'SOURCES', 'SourceUnavailable', 'CorruptCacheError', 'TOKENIZER_VERSION',
+           'tokenize', 'text_documents', 'wikipedia_documents']
 
 # %% ../nbs/00c_corpus.ipynb #af42a783
 _FORMAT = "qwem-token-stream-1"
@@ -325,6 +325,26 @@ def _restrict(self, V: int,         # vocabulary size: the V most frequent words
     return load_npy(tpath, mmap=True), load_npy(opath, mmap=True)
 
 TokenStream.restrict = _restrict
+
+# %% ../nbs/00c_corpus.ipynb #c5797dc8
+def every_other_document(ts: TokenStream,  # the corpus to thin
+                         *, step: int = 2,   # keep documents 0, step, 2 step, ...
+                         progress: bool = True) -> TokenStream:
+    "A corpus of every `step`-th document of `ts` (cached next to it); the words are re-tokenized exactly."
+    folder = ts.folder.parent / f"{ts.folder.name}-every{step}"
+    with file_lock(folder):   # two processes thinning the same corpus: one builds, the other finds it built
+        if (folder / "manifest.json").exists():
+            sub = TokenStream.load(folder)
+            if sub.manifest.get("parent") == ts.fingerprint: return sub
+        return _build_every(ts, folder, step, progress)
+
+def _build_every(ts: TokenStream, folder: Path, step: int, progress: bool) -> TokenStream:
+    words = np.array(ts.words, dtype=object)
+    docs = (" ".join(words[ts.tokens[ts.offsets[d]:ts.offsets[d + 1]]]) for d in range(0, ts.n_docs, step))
+    src = dict(name=folder.name, client="derived", package=str(ts.folder), version=ts.fingerprint,
+               licence="as the parent corpus")
+    return build_token_stream(docs, folder, sources_manifest=[src], progress=progress,
+                              metadata=dict(parent=ts.fingerprint, step=step))
 
 # %% ../nbs/00c_corpus.ipynb #10fb01c0
 def random_stream(

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
-from .storage import content_hash, file_lock, load_arrays, read_json, save_arrays, write_json_atomic
+from .storage import content_hash, file_lock, load_arrays, read_json, save_arrays, slug, write_json_atomic
 
 # %% auto #0
 __all__ = ['Stage', 'Pipeline']
@@ -28,7 +28,6 @@ class Stage:
     outputs: tuple = ()                        # files under the output folder the stage writes
     identity: str = ""                         # what a stage without upstream opens (e.g. a corpus fingerprint)
 
-def _slug(name:str) -> str: return "_".join("".join(ch if ch.isalnum() else " " for ch in name).split()).lower()
 
 # %% ../nbs/08_pipeline.ipynb #f05992fd
 class Pipeline:
@@ -54,7 +53,7 @@ class Pipeline:
                                                  upstream=[self.key(u) for u in s.upstream]))
         return self._keys[name]
 
-    def _path(self, name): return self.out / "records" / f"{_slug(name)}.json"
+    def _path(self, name): return self.out / "records" / f"{slug(name)}.json"
 
     def _valid(self, name):
         "The stored record of `name` if it matches the current key and its outputs exist, else None."

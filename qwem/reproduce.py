@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import jax
-from .storage import save_npy_atomic, write_json_atomic, write_text_atomic
-from .corpus import TokenStream, brown_corpus, build_token_stream
+from .storage import save_npy_atomic, slug, write_json_atomic, write_text_atomic
+from .corpus import TokenStream, brown_corpus, every_other_document
 from .counting import COUNTING_VERSION, count_corpus
 from .target import canonical_psi, pmi, target_matrix
 from .eigen import embeddings_from_eigenpairs, top_eigenpairs
@@ -20,14 +20,16 @@ from .step import pair_probabilities
 from .train import TrainResult, save_word2vec, time_of_step
 from .benchmarks import BENCHMARK_FILES, evaluate_all, gensim_word2vec
 from .experiments import open_corpus, preset, train_corpus, plot_training_singular_values
-from .pipeline import Pipeline, Stage, _slug
+from .pipeline import Pipeline, Stage
+from .features import feature_analysis
+
 
 # %% auto #0
-__all__ = ['COLUMNS', 'FIGURE3B_COLUMNS', 'CLOSED_FORM_COLUMNS', 'PAPER_FIG3B', 'EIGEN_VERSION', 'SCALING_COLUMNS', 'PUBLISHED',
-           'corpus_summary', 'format_corpus_summary', 'counts_summary', 'Column', 'target', 'word2vec_column',
-           'save_embeddings', 'figure3b_table', 'gradient_descent_figure', 'training_figure', 'corpus_stages',
-           'figure_stages', 'every_other_document', 'scaling_rows', 'scaling_table', 'publish_results', 'stage_times',
-           'reproduce']
+__all__ = ['COLUMNS', 'FIGURE3B_COLUMNS', 'CLOSED_FORM_COLUMNS', 'PAPER_FIG3B', 'EIGEN_VERSION', 'FEATURE_COLUMNS',
+           'SCALING_COLUMNS', 'PUBLISHED', 'corpus_summary', 'format_corpus_summary', 'counts_summary', 'Column',
+           'target', 'word2vec_column', 'save_embeddings', 'figure3b_table', 'gradient_descent_figure',
+           'training_figure', 'corpus_stages', 'figure_stages', 'features_stage', 'scaling_rows', 'scaling_table',
+           'publish_results', 'stage_times', 'reproduce']
 
 # %% ../nbs/08a_reproduce.ipynb #fceba132
 def corpus_summary(ts: TokenStream,  # the token stream
@@ -93,7 +95,7 @@ def word2vec_column(ts: TokenStream, V: int, d: int = 200, L: int = 16, *, epoch
 
 def save_embeddings(out:Path, name:str, W, words) -> dict:
     "Write a column's vectors under out/embeddings/ (.npy and word2vec text format); return the file names."
-    stem = Path(out) / "embeddings" / _slug(name)
+    stem = Path(out) / "embeddings" / slug(name)
     save_npy_atomic(stem.with_suffix(".npy"), np.asarray(W, np.float32))
     save_word2vec(stem.with_suffix(".txt"), W, words)
     return dict(npy=f"embeddings/{stem.name}.npy", word2vec=f"embeddings/{stem.name}.txt")
@@ -208,7 +210,7 @@ def _embedding_stage(p:Pipeline, pre:str, out:Path, name:str, upstream:str, to_W
         return dict(W=W, scores=evaluate_all(W, words), files=files, **info(r))
     p.add(Stage(f"{pre}emb:{name}", embed, upstream=(upstream,), version=_SCORES,
                 summary=lambda r: {k: v for k, v in r.items() if k != "W"}, save=lambda r: dict(W=r["W"]),
-                load=lambda a, rec: dict(W=a["W"], **rec), outputs=(f"embeddings/{_slug(pre + name)}.npy",)))
+                load=lambda a, rec: dict(W=a["W"], **rec), outputs=(f"embeddings/{slug(pre + name)}.npy",)))
 
 def _trained_info(r:TrainResult) -> dict:
     return dict(model=r.config.model, settings=r.config.as_dict(), train_seconds=round(r.meta["seconds"], 1),
@@ -258,21 +260,20 @@ def figure_stages(p:Pipeline, out:Path, names:dict, *, dynamics:bool, seed:int=0
         added.append("training_dynamics")
     return added
 
-# %% ../nbs/08a_reproduce.ipynb #73898ad2
-def every_other_document(ts: TokenStream,  # the corpus to thin
-                         *, step: int = 2,   # keep documents 0, step, 2 step, ...
-                         progress: bool = True) -> TokenStream:
-    "A corpus of every `step`-th document of `ts` (cached next to it); the words are re-tokenized exactly."
-    folder = ts.folder.parent / f"{ts.folder.name}-every{step}"
-    if (folder / "manifest.json").exists():
-        sub = TokenStream.load(folder)
-        if sub.manifest.get("parent") == ts.fingerprint: return sub
-    words = np.array(ts.words, dtype=object)
-    docs = (" ".join(words[ts.tokens[ts.offsets[d]:ts.offsets[d + 1]]]) for d in range(0, ts.n_docs, step))
-    src = dict(name=folder.name, client="derived", package=str(ts.folder), version=ts.fingerprint,
-               licence="as the parent corpus")
-    return build_token_stream(docs, folder, sources_manifest=[src], progress=progress,
-                              metadata=dict(parent=ts.fingerprint, step=step))
+# %% ../nbs/08a_reproduce.ipynb #20bb24e9
+FEATURE_COLUMNS = ("word2vec (ours)", "word2vec (gensim)", "QWEM (ours)", "svd(M*)", "svd(PPMI)")
+
+def features_stage(p:Pipeline, out:Path, names:dict, words, *, d:int, k:int=64) -> list:
+    "The Figure 3a / Figure 5 stage over the learned-feature columns in `names` (at least two); returns its name, if added."
+    cols = [c for c in FEATURE_COLUMNS if c in names]
+    if len(cols) < 2: return []
+    ref = next(c for c in ("word2vec (ours)", "word2vec (gensim)", cols[0]) if c in cols)
+    params = dict(columns=cols, reference=ref, k=min(k, d), search=min(4000, len(words)))
+    def run(*embs, columns, reference, k, search):
+        return feature_analysis({c: (e["W"], words) for c, e in zip(columns, embs)}, out, reference=reference, k=k, search=search)
+    p.add(Stage("features", run, params, tuple(names[c] for c in cols), "features-1", outputs=("figure3a.md", "figure5.png"),
+                summary=lambda r: {key: r[key] for key in ("reference", "n_words", "pairs", "rows")}))
+    return ["features"]
 
 # %% ../nbs/08a_reproduce.ipynb #e02fed39
 SCALING_COLUMNS = ("svd(M*)", "svd(PPMI)", "word2vec (gensim)")
@@ -296,7 +297,8 @@ def scaling_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 # %% ../nbs/08a_reproduce.ipynb #d4b12aef
-PUBLISHED = ("table.md", "table.json", "scaling.md", "scaling.json", "summary.json", "figure2_gd.png", "figure2_sgd.png")
+PUBLISHED = ("table.md", "table.json", "scaling.md", "scaling.json", "summary.json", "figure2_gd.png", "figure2_sgd.png",
+             "figure3a.md", "figure5.png")
 
 def publish_results(out: Path, folder: Path) -> list[str]:
     "Copy the small results of a run (tables, figures, summary) into `folder`, e.g. nbs/reproduced for the docs."
@@ -368,6 +370,7 @@ def reproduce(out: str | Path = "results",  # output folder for records, tables 
     kw = dict(V=V, L=L, d=d, train_preset=train_preset, w2v_epochs=w2v_epochs, w2v_workers=w2v_workers, seed=seed, progress=progress)
     names = corpus_stages(p, ts, out, columns=columns, **kw)
     figures = figure_stages(p, out, names, dynamics=dynamics, seed=seed, progress=progress)
+    figures += features_stage(p, out, names, ts.vocab(V), d=d)
     corpora = _scaling(p, ts, out, corpus, names, kw, progress) if scaling and columns and corpus == "default" else {}
     res = dict(corpus=p.record("corpus")["record"], counts=p.record("counts")["record"])
     print(format_corpus_summary(res["corpus"]))

@@ -13,7 +13,7 @@ import numpy as np
 # %% auto #0
 __all__ = ['atomic_path', 'atomic_write', 'write_bytes_atomic', 'write_text_atomic', 'write_json_atomic', 'read_json',
            'save_npy_atomic', 'load_npy', 'replace_dir', 'array_fingerprint', 'content_hash', 'sha256_file',
-           'CorruptCacheError', 'save_arrays', 'load_arrays', 'file_entries', 'check_files', 'file_lock']
+           'CorruptCacheError', 'save_arrays', 'load_arrays', 'file_entries', 'check_files', 'slug', 'file_lock']
 
 # %% ../nbs/00_storage.ipynb #18b4d424
 def _temp_path(path: Path) -> Path:
@@ -203,6 +203,11 @@ def check_files(folder: str | Path,  # the folder holding the files
         elif verify and sha256_file(p) != info["sha256"]: problem = f"{f} fails its sha256 check"
         else: continue
         raise _corrupt(folder, f"{what} at {folder} is corrupt: {problem}")
+
+# %% ../nbs/00_storage.ipynb #04933d74
+def slug(name:str) -> str:  # a label, e.g. a stage or column name
+    "A file-name-safe stem: runs of anything but letters and digits become one underscore, lower case."
+    return "_".join("".join(ch if ch.isalnum() else " " for ch in name).split()).lower()
 
 # %% ../nbs/00_storage.ipynb #a580d2ff
 @contextmanager

@@ -11,6 +11,7 @@ from qwem.benchmarks import analogy_accuracy, to_keyedvectors
 from qwem.corpus import brown_corpus
 from qwem.reproduce import word2vec_column
 import qwem.features as F
+from qwem.cli import embed_command
 
 V, L, D = 1000, 4, 16
 
@@ -19,7 +20,7 @@ V, L, D = 1000, 4, 16
 def embedded(tmp_path_factory):
     "svd(M*) of the Brown corpus written by `embed_command`: (path, W, words)."
     path = tmp_path_factory.mktemp("embed") / "brown_mstar.txt"
-    W, words = F.embed_command("brown", path, V=V, L=L, d=D, progress=False)
+    W, words = embed_command("brown", path, V=V, L=L, d=D, progress=False)
     return path, W, words
 
 
@@ -35,11 +36,11 @@ def test_embed_file_reads_back_in_gensim_with_the_same_analogy_score(embedded):
 
 
 def test_embed_other_target_by_name(tmp_path):
-    W, words = F.embed_command("brown", tmp_path / "ppmi.txt", target="PPMI", V=300, L=L, d=8, progress=False)
+    W, words = embed_command("brown", tmp_path / "ppmi.txt", target="PPMI", V=300, L=L, d=8, progress=False)
     W2, words2 = F.load_word2vec_vectors(tmp_path / "ppmi.txt")
     assert words2 == words and np.allclose(W2, W, rtol=1e-6, atol=1e-7)
     with pytest.raises(ValueError, match="unknown target 'GloVe'"):
-        F.embed_command("brown", tmp_path / "x.txt", target="GloVe", V=300, d=8)
+        embed_command("brown", tmp_path / "x.txt", target="GloVe", V=300, d=8)
 
 
 def test_features_command_on_a_gensim_file_and_our_closed_form(embedded, tmp_path, capsys):
