@@ -5,6 +5,7 @@
 # %% ../nbs/07a_rmt_analysis.ipynb #2ec8023f
 from __future__ import annotations
 import time
+import warnings
 from pathlib import Path
 import numpy as np
 import scipy.linalg
@@ -19,7 +20,7 @@ from .eigen import embeddings_from_eigenpairs
 from .benchmarks import analogy_accuracy, load_analogies
 from .counting import count_corpus
 from .experiments import open_corpus
-from .rmt import (MIN_N_FIT, d_eff_interval, fit_mp, gram, mp_density, noise_null, outlier_location, semantic_binaries,
+from .rmt import (MIN_N_FIT, centred_bulk, d_eff_interval, fit_mp, gram, mp_density, noise_null, outlier_location, semantic_binaries,
                       signal_in_mean, snr, snr_free, spike_strength, task_vectors)
 
 # %% auto #0
@@ -111,9 +112,11 @@ def snr_accuracy_correlation(max_snr, best_acc, n, max_snr_ratio) -> dict:  # ea
     "Spearman rho (and p) of max snr vs best accuracy: raw, partial given N, and with snr / pure-noise snr."
     x, y, z = (scipy.stats.rankdata(a) for a in (max_snr, best_acc, n))
     res = lambda a: a - np.polyval(np.polyfit(z, a, 1), z)
-    r = float(np.corrcoef(res(x), res(y))[0, 1]); k = len(x)
-    p_partial = float(2 * scipy.stats.t.sf(abs(r) * np.sqrt((k - 3) / max(1 - r**2, 1e-15)), k - 3))
-    raw, ratio = scipy.stats.spearmanr(max_snr, best_acc), scipy.stats.spearmanr(max_snr_ratio, best_acc)
+    with np.errstate(all="ignore"), warnings.catch_warnings():  # constant accuracies (e.g. all 0): rho is nan, said as such
+        warnings.simplefilter("ignore", scipy.stats.ConstantInputWarning)
+        r = float(np.corrcoef(res(x), res(y))[0, 1]); k = len(x)
+        p_partial = float(2 * scipy.stats.t.sf(abs(r) * np.sqrt((k - 3) / max(1 - r**2, 1e-15)), k - 3))
+        raw, ratio = scipy.stats.spearmanr(max_snr, best_acc), scipy.stats.spearmanr(max_snr_ratio, best_acc)
     return dict(rho=float(raw.statistic), p=float(raw.pvalue), rho_partial_n=r, p_partial_n=p_partial,
                 rho_ratio=float(ratio.statistic), p_ratio=float(ratio.pvalue), categories=k)
 
@@ -134,10 +137,10 @@ def _save_fig(fig, path: Path):
     plt.close(fig)
 
 def plot_spectra(axes, Rs:dict, fits:dict):  # Rs: title -> (N, d) task vectors; fits: title -> `category_fit` result
-    "Density histograms of the Gram bulk, the fitted MP density (KS route), the outlier (triangle) and its prediction."
+    "Density histograms of the centred Gram's bulk, its MP fit (KS route), the uncentred outlier (triangle) and its prediction."
     for ax, (t, R) in zip(np.ravel(axes), Rs.items()):
-        ev, f = np.linalg.eigvalsh(gram(R)), fits[t]
-        ax.hist(ev[:-1], bins=max(6, min(30, len(ev) // 2)), density=True, alpha=0.6, color="C0", label="bulk")
+        ev, bulk, f = np.linalg.eigvalsh(gram(R)), centred_bulk(R)[0], fits[t]
+        ax.hist(bulk, bins=max(6, min(30, len(ev) // 2)), density=True, alpha=0.6, color="C0", label="centred bulk")
         xs = np.linspace(0, max(ev[-1], f["lambda_max_predicted"]) * 1.05, 300)
         ax.plot(xs, mp_density(xs, f["sigma2"], f["gamma"]), color="C1", label=f"MP, $d_{{eff}}$={f['d_eff']:.0f}")
         ax.plot([ev[-1]], [0], "v", color="C3", ms=8, clip_on=False, label="outlier")
@@ -147,16 +150,16 @@ def plot_spectra(axes, Rs:dict, fits:dict):  # Rs: title -> (N, d) task vectors;
 def plot_localisation(ax, loc:dict, title:str):  # loc: a `localisation` result
     "Figure 4 (top): power of the mean task vector over the top eigen-features, dominant ones labelled."
     p = np.array(loc["power"]); ax.bar(np.arange(len(p)), p, color="C0")
-    for j in loc["dominant"]:
-        ax.annotate(" ".join(loc["labels"][j]), (j, p[j]), fontsize=6, rotation=60, ha="left", va="bottom")
+    for j in loc["dominant"]: ax.annotate(str(j), (j, p[j]), fontsize=7, ha="center", va="bottom", color="C3")
+    ax.text(1.01, 1, "\n".join(f"{j}: {' '.join(loc['labels'][j])}" for j in loc["dominant"]), transform=ax.transAxes,
+            fontsize=7, va="top")
     ax.set_xlabel("eigen-feature of M*"); ax.set_ylabel("power of mean task vector"); ax.set_title(title, fontsize=9)
-    ax.set_ylim(0, p.max() * 1.6)
 
 def plot_curves(axes, res:dict):  # res: an `rmt_analysis` result
     "Figure 4 (bottom): snr against d per category (noise dashed), accuracy against d, and max snr vs best accuracy."
     ds, cats = res["d_grid"], res["categories"]
     for i, (c, r) in enumerate(cats.items()):
-        col = f"C{i % 10}"
+        col = plt.cm.tab20(i % 20)
         axes[0].plot(ds, r["snr"], color=col, label=c); axes[0].plot(ds, r["null_snr"], color=col, ls=":", lw=0.8)
         if r.get("accuracy_all_pairs"): axes[1].plot(ds, r["accuracy_all_pairs"], color=col)
         if r.get("best_accuracy") is not None:
@@ -219,7 +222,8 @@ def _figures(out:Path, W, words, questions, res:dict, closed_form:bool, focus:st
     bins = semantic_binaries(questions, words, verbose=False)
     rng = np.random.default_rng(0)
     if focus:
-        ds = [d for d in res["d_grid"] if d > cats[focus]["n"]][-4:] if closed_form else [res["d_grid"][-1]]
+        ok = [d for d in res["d_grid"] if d > cats[focus]["n"]]
+        ds = ([d for d in (64, 256, 1024, 4096) if d in ok] or ok[-4:]) if closed_form else [res["d_grid"][-1]]
         Rs = {f"{focus}, d={d}": task_vectors(W, bins[focus]["rows"], d) for d in ds}
         fig, ax = plt.subplots(1, len(Rs), figsize=(3 * len(Rs), 2.4), squeeze=False)
         plot_spectra(ax, Rs, {t: category_fit(R, rng=rng, n_sub=0) for t, R in Rs.items()})
@@ -233,7 +237,7 @@ def _figures(out:Path, W, words, questions, res:dict, closed_form:bool, focus:st
     _save_fig(fig, out / "figure4_snr.png"); files.append("figure4_snr.png")
     others = [c for c in fitted if c != focus]
     if others:
-        fig, ax = plt.subplots(-(-len(others) // 4), 4, figsize=(12, 2.4 * -(-len(others) // 4)), squeeze=False)
+        fig, ax = plt.subplots(-(-len(others) // 4), 4, figsize=(12, 2.8 * -(-len(others) // 4)), squeeze=False, layout="constrained")
         plot_spectra(ax, {f"{c}, d={d_fit}": task_vectors(W, bins[c]["rows"], d_fit) for c in others},
                      {f"{c}, d={d_fit}": cats[c]["fit"] for c in others})
         for a in np.ravel(ax)[len(others):]: a.axis("off")
@@ -277,6 +281,11 @@ def rmt_analysis(
 def read_word2vec(path) -> tuple:  # path: word2vec text format ('n d' header, then 'word v_1 ... v_d' lines)
     "Read a word2vec text file: (W (n, d) float32, words)."
     path = Path(path)
+    try: return _read_word2vec(path)
+    except UnicodeDecodeError: raise ValueError(f"{path} is not UTF-8 text: for a binary word2vec file, convert it with gensim "
+                                                "KeyedVectors.load_word2vec_format(path, binary=True).save_word2vec_format(out)") from None
+
+def _read_word2vec(path: Path) -> tuple:
     with open(path, encoding="utf8", errors="strict") as f:
         head = f.readline().split()
         if len(head) != 2 or not all(h.isdigit() for h in head):
