@@ -11,7 +11,7 @@ import scipy.stats
 
 # %% auto #0
 __all__ = ['MIN_N_FIT', 'semantic_binaries', 'task_vectors', 'mp_edges', 'mp_density', 'mp_cdf', 'centred_bulk', 'ks_distance',
-           'fit_mp', 'synthetic_task_vectors', 'd_eff_interval', 'outlier_location', 'spike_strength', 'gram', 'snr',
+           'synthetic_task_vectors', 'fit_mp', 'd_eff_interval', 'outlier_location', 'spike_strength', 'gram', 'snr',
            'snr_free', 'signal_in_mean', 'noise_null']
 
 # %% ../nbs/07_rmt.ipynb #407de8bf
@@ -95,6 +95,22 @@ def ks_distance(x, sigma2:float, gamma) -> np.ndarray:  # x (n,) ascending; gamm
     i = np.arange(1, n + 1)
     return np.maximum((i / n - F).max(1), (F - (i - 1) / n).max(1))
 
+# %% ../nbs/07_rmt.ipynb #729a5334
+def synthetic_task_vectors(
+    N:int, d:int,         # task vectors and width
+    *,
+    rng:np.random.Generator, # the generator that draws the noise
+    sigma2:float=1.0,     # noise variance per entry
+    theta2:float=0.0,     # spike strength theta^2 = N |m|^2 / (d sigma2); 0: pure noise
+    d_noise:int|None=None, # noise confined to a random d_noise-dimensional subspace (d_eff = d_noise); None: isotropic
+) -> np.ndarray:          # (N, d) R = 1 m^T + Xi
+    "Task vectors from the information-plus-noise model: one planted mean m plus Gaussian noise of d_noise dimensions."
+    k = d if d_noise is None else d_noise
+    Xi = rng.normal(0, np.sqrt(sigma2 * d / k), (N, k))
+    if k < d: Xi = Xi @ np.linalg.qr(rng.normal(size=(d, k)))[0].T
+    m = rng.normal(size=d); m *= np.sqrt(theta2 * d * sigma2 / N) / np.linalg.norm(m)
+    return m[None, :] + Xi
+
 # %% ../nbs/07_rmt.ipynb #01885dee
 def _edge_gamma(lam, sigma2): return (np.sqrt(lam / sigma2) - 1) ** 2
 
@@ -114,22 +130,6 @@ def fit_mp(
     g, ks = (float(np.exp(r.x)), float(r.fun)) if r.fun < D[k] else (float(gs[k]), float(D[k]))
     g_edge = float(_edge_gamma(ev[-2], s2))  # the authors' route: second-largest centred eigenvalue as lambda_+
     return dict(sigma2=s2, gamma=g, d_eff=(N - 1) / g, ks=ks, gamma_edge=g_edge, d_eff_edge=N / g_edge, n=N, d=d)
-
-# %% ../nbs/07_rmt.ipynb #729a5334
-def synthetic_task_vectors(
-    N:int, d:int,         # task vectors and width
-    *,
-    rng:np.random.Generator, # the generator that draws the noise
-    sigma2:float=1.0,     # noise variance per entry
-    theta2:float=0.0,     # spike strength theta^2 = N |m|^2 / (d sigma2); 0: pure noise
-    d_noise:int|None=None, # noise confined to a random d_noise-dimensional subspace (d_eff = d_noise); None: isotropic
-) -> np.ndarray:          # (N, d) R = 1 m^T + Xi
-    "Task vectors from the information-plus-noise model: one planted mean m plus Gaussian noise of d_noise dimensions."
-    k = d if d_noise is None else d_noise
-    Xi = rng.normal(0, np.sqrt(sigma2 * d / k), (N, k))
-    if k < d: Xi = Xi @ np.linalg.qr(rng.normal(size=(d, k)))[0].T
-    m = rng.normal(size=d); m *= np.sqrt(theta2 * d * sigma2 / N) / np.linalg.norm(m)
-    return m[None, :] + Xi
 
 # %% ../nbs/07_rmt.ipynb #1bcfce71
 def d_eff_interval(

@@ -198,7 +198,7 @@ def _analyse(W, words, questions, ds, d_fit, seed, n_sub, null_draws) -> dict:
     return dict(d_grid=list(ds), d_fit=d_fit, min_n_fit=MIN_N_FIT, categories=cats, correlation=cor,
                 binaries_total=int(every), binaries_missing=int(every - sum(b["n"] for b in bins.values())))
 
-# %% ../nbs/07a_rmt_analysis.ipynb #4f61d5e5
+# %% ../nbs/07a_rmt_analysis.ipynb #ed50061c
 def format_table(res:dict) -> str:  # res: an `rmt_analysis` result
     "The per-category table: N, d_eff (KS) with interval and KS distance, the edge route, signal in mean vs noise, max snr, accuracy."
     lines = [f"{'category':28s} {'N':>3s} {'miss':>4s} {'d_eff [90% int.]':>20s} {'KS':>5s} {'edge':>6s} "
@@ -215,6 +215,7 @@ def format_table(res:dict) -> str:  # res: an `rmt_analysis` result
                      f"partial given N {cor['rho_partial_n']:.2f} (p={cor['p_partial_n']:.2g}); snr/noise-snr {cor['rho_ratio']:.2f} (p={cor['p_ratio']:.2g})")
     return "\n".join(lines)
 
+# %% ../nbs/07a_rmt_analysis.ipynb #b95efa0f
 def _figures(out:Path, W, words, questions, res:dict, closed_form:bool, focus:str|None) -> list:
     cats, d_fit, files = res["categories"], res["d_fit"], []
     fitted = [c for c, r in cats.items() if r["fit"]]
