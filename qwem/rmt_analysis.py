@@ -17,6 +17,7 @@ from .sources import cache_dir
 from .target import canonical_psi, target_matrix
 from .step import pair_probabilities
 from .eigen import embeddings_from_eigenpairs
+from .dynamics import singular_value_trajectory
 from .benchmarks import analogy_accuracy, load_analogies
 from .counting import count_corpus
 from .experiments import open_corpus
@@ -26,7 +27,7 @@ from .rmt import (MIN_N_FIT, centred_bulk, d_eff_interval, fit_mp, gram, mp_dens
 # %% auto #0
 __all__ = ['D_GRID', 'eigen_cache_folder', 'cached_eigenpairs', 'd_grid', 'closed_form_W', 'category_curves', 'category_fit',
            'accuracy_curves', 'snr_accuracy_correlation', 'localisation', 'plot_spectra', 'plot_localisation',
-           'plot_curves', 'format_table', 'rmt_analysis', 'read_word2vec', 'rmt_command']
+           'plot_curves', 'format_table', 'rmt_analysis', 'snr_over_time', 'read_word2vec', 'rmt_command']
 
 # %% ../nbs/07a_rmt_analysis.ipynb #305ef936
 def eigen_cache_folder(counts) -> Path:  # counts: qwem.counting.CooccurrenceCounts from `count_corpus`
@@ -277,6 +278,20 @@ def rmt_analysis(
     write_json_atomic(out / "rmt.json", res)
     if verbose: print(format_table(res))
     return res
+
+# %% ../nbs/07a_rmt_analysis.ipynb #bc0575c4
+def snr_over_time(
+    vals, vecs,     # (V,) eigenvalues descending and (V, n) eigenvectors of M* (`cached_eigenpairs`)
+    rows,           # (N, 2) int rows (a, b) of a category's binaries
+    t,              # (T,) float times (eq. 11's unit)
+    s0,             # (d,) float initial singular values, e.g. expected_initial_singular_values(sigma2, V, d)
+) -> dict:          # snr, snr_free, signal_in_mean: each (T,) float
+    "Task-vector snr of the closed-form gradient-flow solution W(t) = V*[:, :d] S(t) (eq. 11-12) at each time."
+    d, rows = len(s0), np.asarray(rows, np.int64)
+    D = np.asarray(vecs[rows[:, 1], :d], np.float64) - np.asarray(vecs[rows[:, 0], :d], np.float64)
+    S = singular_value_trajectory(vals[:d], s0, t)  # (T, d)
+    Gs = [gram(D * s) for s in S]
+    return {f.__name__: np.array([f(G) for G in Gs]) for f in (snr, snr_free, signal_in_mean)}
 
 # %% ../nbs/07a_rmt_analysis.ipynb #561139de
 def read_word2vec(path) -> tuple:  # path: word2vec text format ('n d' header, then 'word v_1 ... v_d' lines)
