@@ -21,13 +21,14 @@ from .dynamics import singular_value_trajectory
 from .benchmarks import analogy_accuracy, load_analogies
 from .counting import count_corpus
 from .experiments import open_corpus
+from .features import load_word2vec_vectors
 from .rmt import (MIN_N_FIT, centred_bulk, d_eff_interval, fit_mp, gram, mp_density, noise_null, outlier_location, semantic_binaries,
                       signal_in_mean, snr, snr_free, spike_strength, task_vectors)
 
 # %% auto #0
 __all__ = ['D_GRID', 'eigen_cache_folder', 'cached_eigenpairs', 'd_grid', 'closed_form_W', 'category_curves', 'category_fit',
            'accuracy_curves', 'snr_accuracy_correlation', 'localisation', 'plot_spectra', 'plot_localisation',
-           'plot_curves', 'format_table', 'rmt_analysis', 'snr_over_time', 'read_word2vec', 'rmt_command']
+           'plot_curves', 'format_table', 'rmt_analysis', 'snr_over_time', 'rmt_command']
 
 # %% ../nbs/07a_rmt_analysis.ipynb #305ef936
 def eigen_cache_folder(counts) -> Path:  # counts: qwem.counting.CooccurrenceCounts from `count_corpus`
@@ -294,28 +295,6 @@ def snr_over_time(
     return {f.__name__: np.array([f(G) for G in Gs]) for f in (snr, snr_free, signal_in_mean)}
 
 # %% ../nbs/07a_rmt_analysis.ipynb #561139de
-def read_word2vec(path) -> tuple:  # path: word2vec text format ('n d' header, then 'word v_1 ... v_d' lines)
-    "Read a word2vec text file: (W (n, d) float32, words)."
-    path = Path(path)
-    try: return _read_word2vec(path)
-    except UnicodeDecodeError: raise ValueError(f"{path} is not UTF-8 text: for a binary word2vec file, convert it with gensim "
-                                                "KeyedVectors.load_word2vec_format(path, binary=True).save_word2vec_format(out)") from None
-
-def _read_word2vec(path: Path) -> tuple:
-    with open(path, encoding="utf8", errors="strict") as f:
-        head = f.readline().split()
-        if len(head) != 2 or not all(h.isdigit() for h in head):
-            raise ValueError(f"{path}: the first line must be 'COUNT DIM' (word2vec text format); binary files: "
-                             "convert with gensim KeyedVectors.load_word2vec_format(path, binary=True).save_word2vec_format(out)")
-        n, d = map(int, head); words, W = [], np.empty((n, d), np.float32)
-        for i, line in enumerate(f):
-            parts = line.rstrip("\n").split(" ")
-            if i >= n or len(parts) != d + 1:
-                raise ValueError(f"{path}:{i + 2}: expected a word and {d} numbers ({n} lines after the header)")
-            words.append(parts[0]); W[i] = np.array(parts[1:], np.float32)
-    if len(words) != n: raise ValueError(f"{path}: the header says {n} words, the file has {len(words)}")
-    return W, words
-
 def _questions(analogies):
     try: return load_analogies(analogies)
     except ValueError as e:
@@ -324,7 +303,7 @@ def _questions(analogies):
 
 # %% ../nbs/07a_rmt_analysis.ipynb #54a9612f
 def rmt_command(
-    vectors_path=None,   # a word2vec text file (e.g. gensim-trained vectors); or give `corpus`
+    vectors_path=None,   # a word2vec file, text or binary (e.g. gensim-trained vectors); or give `corpus`
     corpus=None,         # 'default', 'brown' or a token-stream folder: closed-form embeddings at every d of the grid
     out="rmt",           # output folder for the figures and rmt.json
     analogies=None,      # analogy file with ': category' headers (default: Google's)
@@ -340,7 +319,7 @@ def rmt_command(
         raise ValueError("give either a vectors file (qwem rmt VECTORS) or a corpus (qwem rmt --corpus NAME), not both or neither")
     questions = _questions(analogies)
     if vectors_path is not None:
-        W, words = read_word2vec(vectors_path)
+        W, words = load_word2vec_vectors(vectors_path)
         return rmt_analysis(W, words, out, questions=questions, closed_form=False, **kwargs)
     ts = open_corpus(corpus, progress=False)
     vals, vecs, _ = cached_eigenpairs(count_corpus(ts, V, L, progress=False))

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import qwem.rmt_analysis as A
+from qwem.features import load_word2vec_vectors
 from qwem.benchmarks import gensim_word2vec, to_keyedvectors
 from qwem.corpus import brown_corpus
 from qwem.counting import count_corpus
@@ -34,7 +35,7 @@ def test_command_on_gensim_vectors(brown_vectors, tmp_path, capsys):
     assert saved["binaries_missing"] == res["binaries_missing"] > 0 and saved["binaries_total"] == 573
     assert {"figure4_spectra.png", "figure4_snr.png"} <= set(res["figures"])
     assert all((tmp_path / f).stat().st_size > 1000 for f in res["figures"])
-    Wf, wf = A.read_word2vec(path)                      # our reader against gensim's vectors
+    Wf, wf = load_word2vec_vectors(path)                      # our reader against gensim's vectors
     idx = {w: i for i, w in enumerate(wf)}
     np.testing.assert_allclose(Wf[[idx[w] for w in words[:50]]], W[:50], rtol=1e-5, atol=1e-6)
 
@@ -60,10 +61,8 @@ def test_bad_input(brown_vectors, tmp_path):
     with pytest.raises(ValueError, match="needs a ': category' line above"):
         A.rmt_command(path, analogies=tmp_path / "q.txt", out=tmp_path)
     with pytest.raises(ValueError, match="not both or neither"): A.rmt_command(path, corpus="brown")
-    (tmp_path / "v.bin").write_bytes(b"\x00\x01binary")
-    with pytest.raises(ValueError, match="first line must be 'COUNT DIM'"): A.read_word2vec(tmp_path / "v.bin")
     (tmp_path / "short.txt").write_text("3 2\na 1 2\nb 3 4\n")
-    with pytest.raises(ValueError, match="header says 3 words, the file has 2"): A.read_word2vec(tmp_path / "short.txt")
-    W, words = A.read_word2vec(path)
+    with pytest.raises(ValueError, match="the header says 3 x 2 but the file has 2 rows"): A.rmt_command(tmp_path / "short.txt", out=tmp_path)
+    W, words = load_word2vec_vectors(path)
     with pytest.raises(ValueError, match="above the embeddings' width 40"):
         A.rmt_analysis(W, words, tmp_path, d_grid=[64], closed_form=True)
