@@ -4,10 +4,12 @@
 
 # %% auto #0
 __all__ = ['deviation_from_theory', 'RandomInitRun', 'random_init_run', 'measured_half_rise_times', 'plot_singular_values',
-           'plot_random_init_run']
+           'plot_random_init_run', 'gradient_descent_figure']
 
 # %% ../nbs/03b_random_init.ipynb #8e0ee5a3
 from typing import NamedTuple
+import time
+from pathlib import Path
 import jax
 import numpy as np
 from .dynamics import *
@@ -142,3 +144,31 @@ def plot_random_init_run(
     names = {"svd": "eq. 11 from S(0) (paper)", "qr": "eq. 11 from the QR start"}
     theories = {names[kd]: run.theory(tt, kd)[:, :k] for kd in kinds}
     return plot_singular_values(tr.t / run.tau1, tr.singular_values[:, :k], tt / run.tau1, theories, ax=ax, title=title)
+
+# %% ../nbs/03b_random_init.ipynb #0d187ced
+def gradient_descent_figure(out: Path, M, lam, vec, *, sigma2: float = 1e-8, t_max: float = 4.0, k_max: int = 20, seed: int = 0,
+                            progress: bool = True) -> dict:
+    "Gradient descent on M* from a small random start against eq. 11: writes out/figure2_gd.png, returns its numbers."
+    import matplotlib; matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    dd = int(min(len(lam), np.sum(lam > 0)))              # eq. 11 needs lambda_k > 0
+    t0 = time.perf_counter()
+    run = random_init_run(M, lam, vec, d=dd, sigma2=sigma2, key=jax.random.fold_in(jax.random.key(seed), 1), t_max=t_max,
+                          n_records=120, spacing="linear", progress=progress)
+    secs, tr = time.perf_counter() - t0, run.trajectory
+    s0 = initial_singular_values(run.W0, run.eigenvectors, kind="qr")
+    meas, pred = measured_half_rise_times(tr.t, tr.singular_values, run.eigenvalues), half_rise_times(run.eigenvalues, s0)
+    k = min(k_max, dd)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 3.8), dpi=80, layout="constrained", gridspec_kw=dict(width_ratios=[1.4, 1]))
+    plot_random_init_run(run, k_max=k, ax=a1, title=f"GD on $M^\\star$: V = {len(M):,}, d = {dd}, $\\sigma^2$ = {sigma2:g} (top {k})")
+    tt = np.linspace(0, tr.t[-1], 400)
+    a2.plot(tr.t / run.tau1, tr.loss, "k", lw=1.5, label="gradient descent")
+    a2.plot(tt / run.tau1, loss_trajectory(run.eigenvalues, s0, tt), "r--", lw=1, label="eq. 11, QR start")
+    for x in pred[pred < tr.t[-1]][:k] / run.tau1: a2.axvline(x, c="gray", ls=":", lw=0.6)
+    a2.set(xlabel=r"$t/\tau_1$", ylabel="loss (eq. 3) - const", title="the loss drops once per learned direction")
+    a2.legend(fontsize=8)
+    fig.savefig(Path(out) / "figure2_gd.png"); plt.close(fig)
+    ok = np.isfinite(meas[:k])
+    return dict(steps=int(tr.steps[-1]), seconds=round(secs, 1), seconds_per_step=secs / max(int(tr.steps[-1]), 1),
+                tau1=run.tau1, d=dd, eigenvalues=run.eigenvalues[:k].tolist(),
+                half_rise_measured_over_predicted=np.where(ok, meas[:k] / pred[:k], np.nan).tolist())

@@ -14,21 +14,24 @@ from .corpus import TokenStream, brown_corpus, every_other_document
 from .counting import COUNTING_VERSION, count_corpus
 from .target import canonical_psi, pmi, target_matrix
 from .eigen import embeddings_from_eigenpairs, top_eigenpairs
-from .dynamics import half_rise_times, initial_singular_values, loss_trajectory
-from .random_init import random_init_run, measured_half_rise_times, plot_random_init_run
+from .dynamics import half_rise_times, initial_singular_values
+from .random_init import gradient_descent_figure, measured_half_rise_times
 from .step import pair_probabilities
 from .train import TrainResult, save_word2vec, time_of_step
 from .benchmarks import BENCHMARK_FILES, evaluate_all, gensim_word2vec
 from .experiments import open_corpus, preset, train_corpus, plot_training_singular_values
 from .pipeline import Pipeline, Stage
+import json
 from .features import feature_analysis
+from .rmt_analysis import cached_eigenpairs, closed_form_W, d_grid, rmt_analysis
+from .ablation import ablation_stage_fn
 
 
 # %% auto #0
 __all__ = ['COLUMNS', 'FIGURE3B_COLUMNS', 'CLOSED_FORM_COLUMNS', 'PAPER_FIG3B', 'EIGEN_VERSION', 'FEATURE_COLUMNS',
            'SCALING_COLUMNS', 'PUBLISHED', 'corpus_summary', 'format_corpus_summary', 'counts_summary', 'Column',
-           'target', 'word2vec_column', 'save_embeddings', 'figure3b_table', 'gradient_descent_figure',
-           'training_figure', 'corpus_stages', 'figure_stages', 'features_stage', 'scaling_rows', 'scaling_table',
+           'target', 'word2vec_column', 'save_embeddings', 'figure3b_table', 'training_figure', 'corpus_stages',
+           'figure_stages', 'features_stage', 'rmt_stage', 'ablation_stage', 'scaling_rows', 'scaling_table',
            'publish_results', 'stage_times', 'reproduce']
 
 # %% ../nbs/08a_reproduce.ipynb #fceba132
@@ -126,34 +129,6 @@ def figure3b_table(scores: dict,         # column name -> `evaluate_all` result
     lines += [f"| {name} | " + " | ".join(cell(c, row) for c in cols) + " |" for row, name in names.items()]
     if paper: lines.append("\nIn parentheses: the paper's Figure 3b (2B Wikipedia tokens).")
     return "\n".join(lines)
-
-# %% ../nbs/08a_reproduce.ipynb #0d187ced
-def gradient_descent_figure(out: Path, M, lam, vec, *, sigma2: float = 1e-8, t_max: float = 4.0, k_max: int = 20, seed: int = 0,
-                            progress: bool = True) -> dict:
-    "Gradient descent on M* from a small random start against eq. 11: writes out/figure2_gd.png, returns its numbers."
-    import matplotlib; matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    dd = int(min(len(lam), np.sum(lam > 0)))              # eq. 11 needs lambda_k > 0
-    t0 = time.perf_counter()
-    run = random_init_run(M, lam, vec, d=dd, sigma2=sigma2, key=jax.random.fold_in(jax.random.key(seed), 1), t_max=t_max,
-                          n_records=120, spacing="linear", progress=progress)
-    secs, tr = time.perf_counter() - t0, run.trajectory
-    s0 = initial_singular_values(run.W0, run.eigenvectors, kind="qr")
-    meas, pred = measured_half_rise_times(tr.t, tr.singular_values, run.eigenvalues), half_rise_times(run.eigenvalues, s0)
-    k = min(k_max, dd)
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 3.8), dpi=80, layout="constrained", gridspec_kw=dict(width_ratios=[1.4, 1]))
-    plot_random_init_run(run, k_max=k, ax=a1, title=f"GD on $M^\\star$: V = {len(M):,}, d = {dd}, $\\sigma^2$ = {sigma2:g} (top {k})")
-    tt = np.linspace(0, tr.t[-1], 400)
-    a2.plot(tr.t / run.tau1, tr.loss, "k", lw=1.5, label="gradient descent")
-    a2.plot(tt / run.tau1, loss_trajectory(run.eigenvalues, s0, tt), "r--", lw=1, label="eq. 11, QR start")
-    for x in pred[pred < tr.t[-1]][:k] / run.tau1: a2.axvline(x, c="gray", ls=":", lw=0.6)
-    a2.set(xlabel=r"$t/\tau_1$", ylabel="loss (eq. 3) - const", title="the loss drops once per learned direction")
-    a2.legend(fontsize=8)
-    fig.savefig(Path(out) / "figure2_gd.png"); plt.close(fig)
-    ok = np.isfinite(meas[:k])
-    return dict(steps=int(tr.steps[-1]), seconds=round(secs, 1), seconds_per_step=secs / max(int(tr.steps[-1]), 1),
-                tau1=run.tau1, d=dd, eigenvalues=run.eigenvalues[:k].tolist(),
-                half_rise_measured_over_predicted=np.where(ok, meas[:k] / pred[:k], np.nan).tolist())
 
 # %% ../nbs/08a_reproduce.ipynb #02418b80
 def _relative_panel(ax, qwem:TrainResult, sgns:TrainResult, lam, k):
@@ -275,6 +250,27 @@ def features_stage(p:Pipeline, out:Path, names:dict, words, *, d:int, k:int=64) 
                 summary=lambda r: {key: r[key] for key in ("reference", "n_words", "pairs", "rows")}))
     return ["features"]
 
+# %% ../nbs/08a_reproduce.ipynb #eacd3268
+def rmt_stage(p:Pipeline, out:Path, words, *, d_fit:int=256, seed:int=0, progress:bool=True) -> list:
+    "The §4 stage on the closed form of the pipeline's counts: Figures 4 and 6 and rmt.json; returns its name."
+    def run(c, d_fit, seed):
+        vals, vecs, _ = cached_eigenpairs(c, progress=progress)
+        ds = d_grid(vecs.shape[1])
+        return rmt_analysis(closed_form_W(vals, vecs, max(ds)), words, out, d_grid=ds, d_fit=d_fit, seed=seed, verbose=progress)
+    p.add(Stage("rmt", run, dict(d_fit=d_fit, seed=seed), ("counts",), "rmt-1", outputs=("rmt.json",),
+                summary=lambda r: {k: r[k] for k in ("d_grid", "d_fit", "correlation", "binaries_total", "binaries_missing")}))
+    return ["rmt"]
+
+def ablation_stage(p:Pipeline, out:Path, V:int, *, preset:str="cpu", progress:bool=True) -> list:
+    "The loss x reweighting ablation (issue-tracked extension, `05b_ablation`) as a stage; returns its name."
+    def run(ts, V, preset): return ablation_stage_fn(ts, V, out, preset=preset, progress=progress)
+    p.add(Stage("ablation", run, dict(V=V, preset=preset), ("corpus",), "ablation-1", outputs=("ablation.md", "ablation.png"),
+                summary=lambda r: json.loads(json.dumps(r, default=_plain))))
+    return ["ablation"]
+
+def _plain(o):  # numpy values in the ablation's result, for its JSON record
+    return o.tolist() if hasattr(o, "tolist") else str(o)
+
 # %% ../nbs/08a_reproduce.ipynb #e02fed39
 SCALING_COLUMNS = ("svd(M*)", "svd(PPMI)", "word2vec (gensim)")
 
@@ -298,7 +294,8 @@ def scaling_table(rows: list[dict]) -> str:
 
 # %% ../nbs/08a_reproduce.ipynb #d4b12aef
 PUBLISHED = ("table.md", "table.json", "scaling.md", "scaling.json", "summary.json", "figure2_gd.png", "figure2_sgd.png",
-             "figure3a.md", "figure5.png")
+             "figure3a.md", "figure5.png", "rmt.json", "figure4_spectra.png",
+             "figure4_localisation.png", "figure4_snr.png", "figure6.png", "ablation.md", "ablation.png")
 
 def publish_results(out: Path, folder: Path) -> list[str]:
     "Copy the small results of a run (tables, figures, summary) into `folder`, e.g. nbs/reproduced for the docs."
@@ -355,6 +352,8 @@ def reproduce(out: str | Path = "results",  # output folder for records, tables 
               columns: tuple = FIGURE3B_COLUMNS,  # the embeddings of the table, in this order
               scaling: bool = True,          # also score svd(M*), svd(PPMI) and word2vec on smaller corpora (default corpus only)
               dynamics: bool = True,         # gradient descent on M* from a small start: the Figure 2 style plot
+              rmt: bool = True,              # task vectors and random matrices (§4): Figures 4 and 6, rmt.json
+              ablation: bool = False,        # also the loss x reweighting ablation (about 30 min on 2 cores)
               w2v_epochs: int = 5, w2v_workers: int = 2,   # gensim's epochs and worker threads (1: deterministic)
               train_preset: str = "cpu",     # settings of our trainers: "cpu" (default), "paper" (GPU), "test"
               seed: int = 0,                 # seeds the eigensolver, gensim and our trainers
@@ -371,6 +370,8 @@ def reproduce(out: str | Path = "results",  # output folder for records, tables 
     names = corpus_stages(p, ts, out, columns=columns, **kw)
     figures = figure_stages(p, out, names, dynamics=dynamics, seed=seed, progress=progress)
     figures += features_stage(p, out, names, ts.vocab(V), d=d)
+    figures += (rmt_stage(p, out, ts.vocab(V), seed=seed, progress=progress) if rmt else []) + \
+               (ablation_stage(p, out, V, preset="test" if train_preset == "test" else "cpu", progress=progress) if ablation else [])
     corpora = _scaling(p, ts, out, corpus, names, kw, progress) if scaling and columns and corpus == "default" else {}
     res = dict(corpus=p.record("corpus")["record"], counts=p.record("counts")["record"])
     print(format_corpus_summary(res["corpus"]))
