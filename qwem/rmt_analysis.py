@@ -28,7 +28,7 @@ from .rmt import (MIN_N_FIT, centred_bulk, d_eff_interval, fit_mp, gram, mp_dens
 # %% auto #0
 __all__ = ['D_GRID', 'eigen_cache_folder', 'cached_eigenpairs', 'd_grid', 'closed_form_W', 'category_curves', 'category_fit',
            'accuracy_curves', 'snr_accuracy_correlation', 'localisation', 'plot_spectra', 'plot_localisation',
-           'plot_curves', 'format_table', 'rmt_analysis', 'snr_over_time', 'rmt_command']
+           'plot_curves', 'format_table', 'rmt_analysis', 'snr_over_time', 'snr_on_snapshots', 'rmt_command']
 
 # %% ../nbs/07a_rmt_analysis.ipynb #305ef936
 def eigen_cache_folder(counts) -> Path:  # counts: qwem.counting.CooccurrenceCounts from `count_corpus`
@@ -293,6 +293,16 @@ def snr_over_time(
     S = singular_value_trajectory(vals[:d], s0, t)  # (T, d)
     Gs = [gram(D * s) for s in S]
     return {f.__name__: np.array([f(G) for G in Gs]) for f in (snr, snr_free, signal_in_mean)}
+
+# %% ../nbs/07a_rmt_analysis.ipynb #9553768e
+def snr_on_snapshots(
+    snapshots:dict,  # step -> (V, d) float W saved during training (`TrainResult.snapshots`)
+    rows,            # (N, 2) int rows (a, b) of a category's binaries
+) -> dict:           # steps (S,) int and snr, snr_free, signal_in_mean: each (S,) float
+    "Task-vector snr, tolerance-free snr and signal in the mean of each snapshot of W."
+    steps = sorted(snapshots)
+    Gs = [gram(task_vectors(np.asarray(snapshots[s], np.float64), rows)) for s in steps]
+    return dict(steps=np.array(steps), **{f.__name__: np.array([f(G) for G in Gs]) for f in (snr, snr_free, signal_in_mean)})
 
 # %% ../nbs/07a_rmt_analysis.ipynb #561139de
 def _questions(analogies):
