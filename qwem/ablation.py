@@ -37,7 +37,6 @@ def ablation_configs(base:TrainConfig, # the common settings (its own loss and r
     rw = {"setting1": setting1, "word2vec": word2vec}
     return {name: configure(base, loss=loss, reweighting=rw[kind]) for name, (loss, kind, *_) in ABLATION_CELLS.items()}
 
-# %% ../nbs/05b_ablation.ipynb #6190fdea
 ABLATION_PRESETS = {
     "cpu": dict(base=TrainConfig(d=200, L=16, B=20_000, n_neg=1, steps=5_000, lr=1.0, schedule="constant", sigma=1e-3, n_log=40, n_sv=20),
                 grid=tuple(2.0 ** np.arange(-26, 14)), sweep_steps=150),
@@ -76,7 +75,6 @@ def stable_run(config:TrainConfig, # the cell's settings with the rate to test a
     if last.mean() > first.mean() + tol: return False, f"loss rose from {first.mean():.4g} to {last.mean():.4g}"
     return True, f"loss {first.mean():.4g} -> {last.mean():.4g}"
 
-# %% ../nbs/05b_ablation.ipynb #e86a5c81
 def choose_lr(config:TrainConfig, # one cell's settings (its lr is ignored)
               corpus, V:int, # corpus (as `open_corpus` takes it) and vocabulary size
               *, grid, # increasing learning rates to search
