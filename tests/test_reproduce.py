@@ -69,14 +69,14 @@ def test_two_processes_on_one_folder_run_each_stage_once(tmp_path, reference):
 
 
 def test_a_changed_preset_reruns_its_stages(tmp_path, monkeypatch):
-    "Change the QWEM test preset between two runs: its training, scores and figure rerun; nothing else does."
+    "Change the QWEM test preset between two runs: its training, scores, the figure and the features stage rerun; nothing else does."
     from qwem import experiments, reproduce as rep
     kw = dict(corpus="brown", V=300, L=4, d=8, columns=COLUMNS, w2v_epochs=1, w2v_workers=1, train_preset="test", progress=False)
     first = rep.reproduce(tmp_path, **kw)
     monkeypatch.setitem(experiments.PRESETS["qwem"], "test", experiments.preset("qwem", "test", steps=60))
     second = rep.reproduce(tmp_path, **kw)
     again = {n for n, s in second["stage_seconds"].items() if s["ran"]}
-    assert again == {"train:qwem", "emb:QWEM (ours)", "training_dynamics"}, again
+    assert again == {"train:qwem", "emb:QWEM (ours)", "training_dynamics", "features"}, again   # rmt reads the counts only
     assert (tmp_path / "figure2_sgd.png").exists()
     rec = json.loads((tmp_path / "records" / "emb_qwem_ours.json").read_text())
     assert rec["record"]["steps"] == 60
