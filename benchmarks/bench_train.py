@@ -98,6 +98,8 @@ def main():
     ap.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     ap.add_argument("--ttq-only", action="store_true", help="skip the throughput part, measure time-to-quality only")
     ap.add_argument("--ttq-models", default="sgns,qwem", help="our models whose time-to-quality is measured")
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved repeats (gensim, ours, gensim, ...): medians are reported")
+    ap.add_argument("--devices", type=int, default=2, help="devices for our steps (0: both 1 and 2)")
     a = ap.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f}; JAX devices: {jax.devices()}")
     ts = default_corpus(progress=False)
@@ -115,34 +117,60 @@ def main():
     if a.json: json.dump(out, open(a.json, "w"), indent=1)
 
 
-def throughput(a, tokens, offsets, words, counts, out):
-    # --- throughput: gensim, one epoch, 2 workers
-    pos, kept = gensim_positive_pairs(tokens, offsets, a.L, 1e-5)
-    g_sec, _, _ = gensim_run(tokens, offsets, words, d=a.d, L=a.L, negative=a.negative, sample=1e-5, epochs=1)
-    g_pairs = pos * (1 + a.negative) / g_sec
-    out["gensim"] = dict(seconds_per_epoch=g_sec, kept_tokens=kept, positive_pairs=pos, pairs_per_second=g_pairs,
-                         positive_pairs_per_second=pos / g_sec)
-    print(f"gensim word2vec (sg, 2 workers): {g_sec:.1f} s/epoch, {pos / g_sec / 1e6:.2f} M positive pairs/s, "
-          f"{g_pairs / 1e6:.2f} M pairs/s with negatives")
+def step_variants(a):
+    "The steps compared, at the benchmark's d, L and negatives: the per-positive steps and the matrix-multiply ones (presets)."
+    sgns, qwem = PRESETS["sgns"]["cpu"], PRESETS["qwem"]["cpu"]
+    base = dict(d=a.d, L=a.L, n_neg=a.negative)
+    return {
+        "word2vec, negatives per positive (before)": configure(sgns, **base, B=50_000, group=0, inner_updates=True, chunk=3072),
+        "word2vec, shared negatives (cpu preset)": configure(sgns, **base),
+        "QWEM, uniform negatives per positive (before)": configure(qwem, **base, B=50_000, negatives="uniform"),
+        "QWEM, shared negatives": configure(qwem, **base, B=50_000, negatives="uniform", group=250),
+        "QWEM, exact negatives (cpu preset)": configure(qwem, **base),
+    }
 
-    # --- throughput: ours
-    n_timed = 5 if a.quick else 15
-    for model, n_neg, tied in (("sgns", a.negative, False), ("sgns", a.negative, True), ("qwem", a.negative, True), ("qwem", 1, True)):
-        for dev in (1, 2):
-            conf = model_config(model, d=a.d, L=a.L, B=a.B, n_neg=n_neg, tied=tied, init="word2vec", devices=dev)
-            r = our_throughput(conf, tokens, offsets, a.V, counts, steps=n_timed)
-            key = f"{model}_{'tied' if tied else 'untied'}_neg{n_neg}_dev{dev}"
-            out[key] = dict(pairs_per_second=r, ratio_to_gensim=r / g_pairs)
-            print(f"ours {model:4s} ({'tied' if tied else 'untied'}, n_neg={n_neg}, {dev} device{'s' * (dev > 1)}): "
-                  f"{r / 1e6:.2f} M pairs/s = {r / g_pairs:.2f} x gensim")
-    for model in ("sgns", "qwem"):   # the "cpu" presets' own step settings
-        cfg = PRESETS[model]["cpu"]
-        extra = dict(inner_updates=cfg.inner_updates, chunk=cfg.chunk, reweighting=repr(cfg.reweighting))
-        for dev in (1, 2):
-            r = our_throughput(configure(cfg, d=a.d, L=a.L, devices=dev), tokens, offsets, a.V, counts, steps=n_timed)
-            out[f"{model}_cpu_preset_dev{dev}"] = dict(pairs_per_second=r, ratio_to_gensim=r / g_pairs, settings=extra)
-            print(f"ours {model:4s} ('cpu' preset: {', '.join(f'{k}={v}' for k, v in extra.items())}, {dev} device{'s' * (dev > 1)}): "
-                  f"{r / 1e6:.2f} M pairs/s = {r / g_pairs:.2f} x gensim")
+
+class Timed:
+    "One step variant, compiled once, timed over `steps` steps each time it is called."
+    def __init__(self, config, tokens, offsets, V, counts, devices):
+        self.config = configure(config, devices=devices)
+        mesh = device_mesh(devices); rep = NamedSharding(mesh, P())
+        self.data = PairSource(self.config, tokens, offsets, V, counts=counts, device=rep).data(0)
+        self.step, _ = make_step(self.config, mesh)
+        self.params = jax.device_put(init_params(jax.random.key(0), V, self.config), rep)
+        self.k = 0
+        self(1)   # compile
+
+    def __call__(self, steps):
+        "Pairs per second (1 + n_neg per positive), median over `steps` timed steps at lr = 0."
+        ts = []
+        for _ in range(steps):
+            self.k += 1
+            t = time.perf_counter()
+            self.params, loss, _ = self.step(self.params, self.data, jax.random.key(self.k), 0.0); loss.block_until_ready()
+            ts.append(time.perf_counter() - t)
+        return self.config.B * (1 + self.config.n_neg) / float(np.median(ts))
+
+
+def throughput(a, tokens, offsets, words, counts, out):
+    "Interleaved repeats: gensim's epoch, then every step variant, `a.repeats` times; the ratio of medians to gensim's."
+    pos, kept = gensim_positive_pairs(tokens, offsets, a.L, 1e-5)
+    devices = [1, 2] if a.devices == 0 else [a.devices]
+    timed = {(name, dev): Timed(cfg, tokens, offsets, a.V, counts, dev) for name, cfg in step_variants(a).items() for dev in devices}
+    g, ours = [], {k: [] for k in timed}
+    for r in range(a.repeats):
+        g_sec, _, _ = gensim_run(tokens, offsets, words, d=a.d, L=a.L, negative=a.negative, sample=1e-5, epochs=1, seed=r)
+        g.append(pos * (1 + a.negative) / g_sec)
+        print(f"repeat {r + 1}: gensim {g[-1] / 1e6:.2f} M pairs/s ({g_sec:.1f} s/epoch)", flush=True)
+        for k, t in timed.items(): ours[k].append(t(5 if a.quick else 12))
+    g_med = float(np.median(g))
+    out["gensim"] = dict(pairs_per_second=g, median=g_med, positive_pairs=pos, kept_tokens=kept)
+    print(f"gensim word2vec (sg, 2 workers, {a.negative} negatives): median {g_med / 1e6:.2f} M pairs/s over {a.repeats} epochs")
+    for (name, dev), v in ours.items():
+        med = float(np.median(v))
+        out.setdefault("ours", {})[f"{name}, {dev} device{'s' * (dev > 1)}"] = dict(pairs_per_second=v, median=med, ratio_to_gensim=med / g_med,
+                                                                              config=timed[name, dev].config.as_dict())
+        print(f"{med / 1e6:6.2f} M pairs/s = {med / g_med:4.2f} x gensim   {name}, {dev} device{'s' * (dev > 1)}")
 
 
 def time_to_quality_all(a, tokens, offsets, words, counts, out):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['EMBED_TARGETS', 'cmd_corpus', 'cmd_count', 'cmd_train', 'cmd_reproduce', 'embed_command', 'cmd_embed', 'cmd_features',
-           'cmd_rmt', 'parser', 'main']
+           'cmd_rmt', 'parser', 'force_cpu_devices', 'main']
 
 # %% ../nbs/08b_cli.ipynb #b87bc9d6
 def _corpus_args(p):
@@ -43,13 +43,13 @@ def cmd_count(a):
 
 # %% ../nbs/08b_cli.ipynb #aeed0bfe
 _TRAIN_OPTIONS = dict(steps="steps", lr="lr", batch="B", negatives="n_neg", schedule="schedule", init="init", sigma="sigma",
-                      positives="positives", qwem_negatives="negatives", devices="devices", d="d", L="L", seed="seed")
+                      positives="positives", qwem_negatives="negatives", group="group", devices="devices", d="d", L="L", seed="seed")
 
 def cmd_train(a):
     "Train QWEM or word2vec (SGNS) with our JAX trainer; write word2vec-format vectors, W.npy and a log under --out."
-    from qwem.experiments import preset, train_corpus
+    from qwem.experiments import on_devices, preset, train_corpus
     given = {field: getattr(a, opt) for opt, field in _TRAIN_OPTIONS.items()}
-    cfg = preset(a.model, a.preset, tied=False if a.untied else None, **given)
+    cfg = on_devices(preset(a.model, a.preset, tied=False if a.untied else None, **given), a.devices)
     r = train_corpus(cfg, _open(a), a.V, folder=Path(a.out) / a.model, progress=not a.no_progress)
     m, folder = r.meta, Path(a.out) / a.model
     how = f"resumed from {m['resumed_from']:,}" if m["resumed_from"] else "from scratch"
@@ -65,13 +65,15 @@ def _train_args(c):
     c.add_argument("--preset", choices=["cpu", "paper", "test"], default="cpu", help="defaults for unset settings (default: cpu)")
     c.add_argument("--steps", type=int, help="SGD steps"); c.add_argument("--lr", type=float, help="base learning rate")
     c.add_argument("--batch", type=int, help="positive pairs per step B"); c.add_argument("--negatives", type=int, help="negative pairs per positive pair")
-    c.add_argument("--schedule", choices=["constant", "step"], help="learning-rate schedule (step: x0.1 at 0.75 of the run)")
+    c.add_argument("--schedule", choices=["constant", "step", "linear"], help="learning-rate schedule (step: x0.1 at 0.75 of the run; linear: to 0)")
     c.add_argument("--init", choices=["small", "word2vec"], help="initialisation"); c.add_argument("--sigma", type=float, help="std of the small init")
     c.add_argument("--untied", action="store_true", help="separate context vectors W' (default: the preset's)")
     c.add_argument("--positives", choices=["stream", "entries"], help="QWEM: positive pairs from the stream (the paper) or the counts' entries")
-    c.add_argument("--qwem-negatives", choices=["unigram", "uniform"], help="QWEM: negative words from the unigram (the paper) or uniform")
+    c.add_argument("--qwem-negatives", choices=["unigram", "uniform", "exact"],
+                   help="QWEM: negative words from the unigram (the paper) or uniform, or the negative term summed exactly (the cpu preset)")
+    c.add_argument("--group", type=int, help="positives sharing one draw of negatives (0: each its own; default: the preset's)")
     c.add_argument("--seed", type=int, help="seed of the initialisation and of every step (default: 0)")
-    c.add_argument("--devices", type=int, help="data-parallel devices (on CPU, qwem sets XLA_FLAGS to force that many)")
+    c.add_argument("--devices", type=int, help="data-parallel devices (default: every core; on CPU qwem sets XLA_FLAGS to force that many)")
     c.add_argument("--out", default="results/train", help="output folder; a rerun resumes from its checkpoint (default: results/train)")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -82,7 +84,7 @@ def cmd_reproduce(a):
     cols = FIGURE3B_COLUMNS if a.columns is None else tuple(c.strip() for c in a.columns.split(",") if c.strip())
     if a.no_train: cols = tuple(c for c in cols if c not in COLUMNS or COLUMNS[c].kind != "trained")
     reproduce(a.out, corpus=a.corpus, V=a.V, L=a.L, d=a.d, columns=cols, scaling=not a.no_scaling, dynamics=not a.no_dynamics, rmt=not a.no_rmt, ablation=a.ablation,
-              train_preset=a.preset, w2v_workers=a.gensim_workers, publish=a.publish, force=a.force, progress=not a.no_progress)
+              train_preset=a.preset, w2v_workers=a.gensim_workers, devices=a.devices, publish=a.publish, force=a.force, progress=not a.no_progress)
 
 def _reproduce_args(c):
     c.add_argument("--out", default="results", help="output folder (default: results)")
@@ -94,6 +96,7 @@ def _reproduce_args(c):
     c.add_argument("--preset", choices=["cpu", "paper", "test"], default="cpu",
                    help="settings of our trainers: cpu (default, < 30 min on 2 cores), paper (the authors' runs, GPU), test")
     c.add_argument("--gensim-workers", type=int, default=2, help="gensim's worker threads (1: deterministic; default: 2)")
+    c.add_argument("--devices", type=int, help="data-parallel devices of our trainers (default: one per core)")
     c.add_argument("--no-train", action="store_true", help="skip our trainers' columns (QWEM and word2vec (ours))")
     c.add_argument("--no-scaling", action="store_true", help="skip the corpus-size comparison")
     c.add_argument("--no-dynamics", action="store_true", help="skip gradient descent on M* (figure2_gd.png)")
@@ -200,11 +203,19 @@ def parser() -> argparse.ArgumentParser:
     verb("embed", cmd_embed, _embed_args); verb("features", cmd_features, _features_args); verb("rmt", cmd_rmt, _rmt_args)
     return p
 
+def force_cpu_devices(n:int|None=None, # devices wanted (default: one per core)
+                     ) -> int: # the count asked of XLA (it applies to JAX's CPU backend only)
+    "Ask XLA for `n` CPU devices, so that training is data-parallel over every core; JAX fixes this when first imported."
+    n = n or os.cpu_count() or 1
+    flag = f"--xla_force_host_platform_device_count={n}"
+    if "jax" in sys.modules or "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""): return n   # too late, or the user's
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flag).strip()
+    return n
+
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `qwem` console script."
     a = parser().parse_args(argv)
-    if getattr(a, "devices", None) and a.devices > 1 and "jax" not in sys.modules:   # JAX fixes its CPU devices at import
-        os.environ.setdefault("XLA_FLAGS", f"--xla_force_host_platform_device_count={a.devices}")
+    if a.command in ("train", "reproduce"): force_cpu_devices(getattr(a, "devices", None))
     try: a.fn(a)
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as e:
         print(f"qwem {a.command}: error: {e}", file=sys.stderr)

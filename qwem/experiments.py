@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 import numpy as np
+import jax
 from .storage import file_lock, save_npy_atomic, write_json_atomic
 from .sources import cache_dir
 from .corpus import TokenStream, brown_corpus, build_token_stream, default_corpus, text_documents, wikipedia_documents
@@ -17,8 +18,8 @@ from .step import TrainConfig, model_config, configure, pair_probabilities
 from .train import train, save_word2vec, TrainResult, time_of_step
 
 # %% auto #0
-__all__ = ['PRESETS', 'open_corpus', 'preset', 'paper_lr', 'run_folder', 'resolve_lr', 'train_corpus', 'predicted_half_rise',
-           'plot_training_singular_values']
+__all__ = ['PRESETS', 'open_corpus', 'preset', 'on_devices', 'paper_lr', 'run_folder', 'resolve_lr', 'train_corpus',
+           'predicted_half_rise', 'plot_training_singular_values']
 
 # %% ../nbs/05a_experiments.ipynb #7982b00a
 def open_corpus(spec="default",                    # 'default', 'brown', a token-stream folder, or a `TokenStream`
@@ -68,6 +69,14 @@ def preset(model:str, # "qwem" or "sgns"
     if model not in PRESETS: raise ValueError(f"model must be 'qwem' or 'sgns', got {model!r}")
     if name not in PRESETS[model]: raise ValueError(f"preset must be one of {list(PRESETS[model])}, got {name!r}")
     return configure(PRESETS[model][name], **overrides)
+
+def on_devices(config:TrainConfig, # the run's settings
+               n:int|None=None, # devices wanted (default: every local JAX device, one per core with `qwem.cli.force_cpu_devices`)
+              ) -> TrainConfig:
+    "The configuration on n data-parallel devices, lowered to the largest count that divides its batch into whole groups."
+    n = max(1, min(n or len(jax.devices()), len(jax.devices())))
+    unit = max(config.group, 1)
+    return configure(config, devices=max(k for k in range(1, n + 1) if config.B % (unit * k) == 0))
 
 # %% ../nbs/05a_experiments.ipynb #cd29272f
 def paper_lr(model:str, # "qwem" or "sgns"

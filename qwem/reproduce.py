@@ -19,7 +19,7 @@ from .random_init import gradient_descent_figure, measured_half_rise_times
 from .step import pair_probabilities
 from .train import TrainResult, save_word2vec, time_of_step
 from .benchmarks import BENCHMARK_FILES, evaluate_all, gensim_word2vec
-from .experiments import open_corpus, preset, train_corpus, plot_training_singular_values
+from .experiments import on_devices, open_corpus, preset, train_corpus, plot_training_singular_values
 from .pipeline import Pipeline, Stage
 import json
 from .features import feature_analysis
@@ -193,7 +193,7 @@ def _trained_info(r:TrainResult) -> dict:
 
 # %% ../nbs/08a_reproduce.ipynb #66560e61
 def corpus_stages(p:Pipeline, ts:TokenStream, out:Path, *, prefix:str="", V:int, L:int, d:int, columns, train_preset:str="cpu",
-                  w2v_epochs:int=5, w2v_workers:int=2, seed:int=0, progress:bool=True) -> dict:
+                  w2v_epochs:int=5, w2v_workers:int=2, seed:int=0, devices:int|None=None, progress:bool=True) -> dict:
     "Add the stages of one corpus: corpus, counts, one embedding stage per column; returns {column: stage name}."
     pre = prefix
     p.add(Stage(f"{pre}corpus", lambda V: ts, dict(V=V), identity=ts.fingerprint, summary=lambda t: corpus_summary(t, V)))
@@ -212,7 +212,7 @@ def corpus_stages(p:Pipeline, ts:TokenStream, out:Path, *, prefix:str="", V:int,
                         summary=lambda W: dict(shape=list(W.shape)), save=lambda W: dict(W=W), load=lambda a, rec: a["W"]))
             _embedding_stage(p, pre, out, name, f"{pre}gensim", lambda W: W, lambda W: dict(epochs=w2v_epochs, workers=w2v_workers), ts, V)
         else:
-            cfg = preset(col.model, train_preset, d=d, L=L, seed=seed)
+            cfg = on_devices(preset(col.model, train_preset, d=d, L=L, seed=seed), devices)
             p.add(Stage(f"{pre}train:{col.model}", lambda t, c, settings, cfg=cfg: train_corpus(cfg, t, V, counts=c, progress=progress),
                         dict(settings=cfg.as_dict()), (f"{pre}corpus", f"{pre}counts"), summary=_trained_info))
             _embedding_stage(p, pre, out, name, f"{pre}train:{col.model}", lambda r: r.W, _trained_info, ts, V)
@@ -357,6 +357,7 @@ def reproduce(out: str | Path = "results",  # output folder for records, tables 
               w2v_epochs: int = 5, w2v_workers: int = 2,   # gensim's epochs and worker threads (1: deterministic)
               train_preset: str = "cpu",     # settings of our trainers: "cpu" (default), "paper" (GPU), "test"
               seed: int = 0,                 # seeds the eigensolver, gensim and our trainers
+              devices: int | None = None,    # data-parallel devices of our trainers (default: every local device)
               publish: str | Path | None = None,  # also copy the tables, figures and summary into this folder
               force: bool = False,           # recompute every stage
               progress: bool = True,
@@ -366,7 +367,8 @@ def reproduce(out: str | Path = "results",  # output folder for records, tables 
     _check_args(V, L, d, columns, train_preset)
     t_start, ts = time.perf_counter(), open_corpus(corpus, progress=progress)
     p = Pipeline(out, force=force)
-    kw = dict(V=V, L=L, d=d, train_preset=train_preset, w2v_epochs=w2v_epochs, w2v_workers=w2v_workers, seed=seed, progress=progress)
+    kw = dict(V=V, L=L, d=d, train_preset=train_preset, w2v_epochs=w2v_epochs, w2v_workers=w2v_workers, seed=seed, devices=devices,
+              progress=progress)
     names = corpus_stages(p, ts, out, columns=columns, **kw)
     figures = figure_stages(p, out, names, dynamics=dynamics, seed=seed, progress=progress)
     figures += features_stage(p, out, names, ts.vocab(V), d=d)

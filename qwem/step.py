@@ -17,20 +17,21 @@ from .target import canonical_psi
 from .sampling import *
 
 # %% auto #0
-__all__ = ['Setting1', 'Word2vecReweighting', 'TrainConfig', 'configure', 'model_config', 'qwem_terms', 'sgns_terms',
+__all__ = ['SCHEDULES', 'Setting1', 'Word2vecReweighting', 'TrainConfig', 'configure', 'model_config', 'qwem_terms', 'sgns_terms',
            'loss_terms', 'TrainData', 'pair_probabilities', 'setting1_psi_table', 'setting1_data', 'word2vec_data',
-           'PairSource', 'sample_batch', 'device_mesh', 'make_step', 'init_params']
+           'PairSource', 'exact_negative_term', 'sample_batch', 'device_mesh', 'make_step', 'init_params']
 
 # %% ../nbs/04a_step.ipynb #47b442f7
 @dataclass(frozen=True)
 class Setting1:
     "QWEM's reweighting: Psi+ = Psi- = 1/(P_ij + P_i P_j) (`qwem.target.canonical_psi`, g = 1), as per-pair weights."
     positives: str = "stream"   # "stream": pairs from the token stream (the paper); "entries": from the counts, bounded weights
-    negatives: str = "unigram"  # "unigram": j ~ P_j (the paper); "uniform": j ~ 1/V, importance-weighted (lower variance)
+    negatives: str = "unigram"  # "unigram": j ~ P_j (the paper); "uniform": j ~ 1/V, importance-weighted; "exact": summed over all V^2 pairs
     kind: ClassVar[str] = "setting1"
     def __post_init__(self):
         if self.positives not in ("stream", "entries"): raise ValueError(f"positives must be 'stream' or 'entries', got {self.positives!r}")
-        if self.negatives not in ("unigram", "uniform"): raise ValueError(f"negatives must be 'unigram' or 'uniform', got {self.negatives!r}")
+        if self.negatives not in ("unigram", "uniform", "exact"):
+            raise ValueError(f"negatives must be 'unigram', 'uniform' or 'exact', got {self.negatives!r}")
 
 @dataclass(frozen=True)
 class Word2vecReweighting:
@@ -42,6 +43,8 @@ class Word2vecReweighting:
         if not self.subsample >= 0: raise ValueError(f"subsample must be >= 0, got {self.subsample}")
 
 # %% ../nbs/04a_step.ipynb #9d3f6afb
+SCHEDULES = ("constant", "step", "linear", "ramp")
+
 def _check_config(c):
     "Clear errors for impossible settings."
     if c.loss not in ("qwem", "sgns"): raise ValueError(f"loss must be 'qwem' or 'sgns', got {c.loss!r}")
@@ -51,9 +54,18 @@ def _check_config(c):
         if not (isinstance(getattr(c, k), (int, np.integer)) and getattr(c, k) >= 1): raise ValueError(f"{k} must be a positive integer, got {getattr(c, k)!r}")
     if c.lr != "paper" and not (isinstance(c.lr, (int, float)) and 0 < c.lr < float("inf")):
         raise ValueError(f"lr must be a positive number (or 'paper'), got {c.lr!r}")
-    if c.schedule not in ("constant", "step"): raise ValueError(f"schedule must be 'constant' or 'step', got {c.schedule!r}")
+    if c.schedule not in SCHEDULES: raise ValueError(f"schedule must be one of {SCHEDULES}, got {c.schedule!r}")
+    if c.schedule == "ramp" and not (getattr(c, "lr_start", None) and 0 < c.lr_start and getattr(c, "ramp_steps", 0) >= 1):
+        raise ValueError("schedule='ramp' needs lr_start > 0 (the first step's lr) and ramp_steps >= 1 (steps to rise to lr)")
     if c.init not in ("small", "word2vec"): raise ValueError(f"init must be 'small' or 'word2vec', got {c.init!r}")
     if c.B % c.devices: raise ValueError(f"batch size B={c.B} must be divisible by the number of devices ({c.devices})")
+    group = getattr(c, "group", 0)
+    if not (isinstance(group, (int, np.integer)) and group >= 0): raise ValueError(f"group must be an integer >= 0, got {group!r}")
+    if group and c.B % (group * c.devices):
+        raise ValueError(f"batch size B={c.B} must be a multiple of group x devices = {group * c.devices}: change B or group")
+    if getattr(c.reweighting, "negatives", None) == "exact":
+        if c.loss != "qwem": raise ValueError("negatives='exact' needs loss='qwem' (the sum over all pairs is a Gram product only for QWEM's quadratic loss)")
+        if c.inner_updates or group: raise ValueError("negatives='exact' samples no negatives: leave inner_updates=False and group=0")
 
 # %% ../nbs/04a_step.ipynb #d40cadbf
 @dataclass(frozen=True)
@@ -66,9 +78,12 @@ class TrainConfig:
     dynamic_window: bool = True   # pairs at distance k weighted (L-k+1)/L (eq. 14)
     B: int = 50_000               # positive pairs per step
     n_neg: int = 1                # negative pairs per positive pair
+    group: int = 0                # positives sharing one draw of n_neg negatives (HogBatch); 0: each positive draws its own
     steps: int = 1000             # SGD steps
     lr: float | str = 1e-4        # base learning rate ("paper": converted from the authors' by `qwem.experiments.paper_lr`)
-    schedule: str = "constant"    # "constant" or "step" (x0.1 from 0.75*steps on)
+    schedule: str = "constant"    # "constant", "step" (x0.1 from 0.75*steps on), "linear" (to 0, word2vec's) or "ramp" (see lr_start)
+    lr_start: float | None = None # "ramp": learning rate of the first step, rising geometrically to lr, then as "step"
+    ramp_steps: int = 0           # "ramp": steps over which the lr rises from lr_start to lr
     init: str = "small"           # "small" (N(0, sigma^2)) or "word2vec" (U(-0.5/d, 0.5/d), W' = 0)
     sigma: float = 1e-3           # standard deviation of the small initialisation
     tied: bool = True             # W' = W (the paper's choice)
@@ -94,10 +109,13 @@ def model(self:TrainConfig) -> str:
     paper = {("qwem", "setting1"): "qwem", ("sgns", "word2vec"): "sgns"}
     return paper.get((self.loss, self.reweighting.kind), f"{self.loss}+{self.reweighting.kind}")
 
+_ADDED = {"group": 0, "lr_start": None, "ramp_steps": 0}   # settings added after runs were cached: left out while at their default, so those runs keep their keys
+
 @patch
 def as_dict(self:TrainConfig) -> dict:
     "JSON-able settings, with the reweighting's kind."
-    return {**dataclasses.asdict(self), "reweighting": {"kind": self.reweighting.kind, **dataclasses.asdict(self.reweighting)}}
+    d = {**dataclasses.asdict(self), "reweighting": {"kind": self.reweighting.kind, **dataclasses.asdict(self.reweighting)}}
+    return {k: v for k, v in d.items() if not (k in _ADDED and v == _ADDED[k])}
 
 @patch
 def key(self:TrainConfig) -> str:
@@ -256,8 +274,9 @@ def _divisor(n, target):
     return max(c for c in range(1, min(n, target) + 1) if n % c == 0)
 
 def _pair_derivatives(xp, xn, batch, loss, B):
-    "Derivatives of the minibatch loss in x for the positive (c,) and negative (c, n) pairs of a chunk."
+    "Derivatives of the minibatch loss in x for the positive (c,) and negative (c, n) pairs of a chunk (xn None: exact negatives)."
     terms = loss_terms(loss)
+    if xn is None: return -2 * batch[3], None            # exact negatives: a positive carries l+ - l- = -2x (QWEM)
     if len(batch) == 5:                                  # Setting 1: per-pair weights Psi / B and rho Psi / (n B)
         ap, an = batch[3:]
         return terms(xp, False)[1] * ap, terms(xn, True)[1] * an
@@ -266,15 +285,22 @@ def _pair_derivatives(xp, xn, batch, loss, B):
 def _minibatch_loss(xp, xn, batch, loss, B):
     "The minibatch loss from the scores of all its pairs."
     terms = loss_terms(loss)
+    if xn is None: return jnp.sum(-2 * xp * batch[3].reshape(xp.shape))
     if len(batch) == 5:
         ap, an = (a.reshape(x.shape) for a, x in zip(batch[3:], (xp, xn)))
         return jnp.sum(terms(xp, False)[0] * ap) + jnp.sum(terms(xn, True)[0] * an)
     return (jnp.sum(terms(xp, False)[0]) + jnp.sum(terms(xn, True)[0])) / B
 
 # %% ../nbs/04a_step.ipynb #db51154c
-def _local_grads(W, C, batch, *, loss, B, tied, chunk, lr=None):
+def _negative_products(wi, wn, gn=None):
+    "Scores (c, n) of the chunk's negative pairs, or with `gn` the centres' update (c, d): per pair, or one matmul when shared."
+    if gn is None: return jnp.einsum("cd,cnd->cn", wi, wn) if wn.ndim == 3 else wi @ wn.T
+    return jnp.einsum("cn,cnd->cd", gn, wn) if wn.ndim == 3 else gn @ wn
+
+def _local_grads(W, C, batch, *, loss, B, tied, chunk, lr=None, shared=False, exact=False):
     """Per-device gradient of the minibatch loss, accumulated chunk by chunk (sparse row updates); also the loss and max |x|.
-    With `lr`, each chunk's update -lr * grad is applied at once instead (SGD with batch = chunk) and the new (W, C) returned."""
+    With `lr`, each chunk's update -lr * grad is applied at once instead (SGD with batch = chunk) and the new (W, C) returned.
+    `shared`: a chunk is one group whose positives share the same negatives; `exact`: no negatives (added by `exact_negative_term`)."""
     get = lambda A, i: A.at[i].get(mode="promise_in_bounds")
     add = lambda G, i, u: G.at[i].add(u, mode="promise_in_bounds")
     d, inner = W.shape[1], lr is not None
@@ -282,40 +308,66 @@ def _local_grads(W, C, batch, *, loss, B, tied, chunk, lr=None):
         G, Gc = carry
         Wr, Cr = (G, G if tied else Gc) if inner else (W, W if tied else C)   # rows are read from the carry when updating inside
         i, j, jn = xs[:3]
-        wi, wj, wn = get(Wr, i), get(Cr, j), get(Cr, jn)             # (c,d) (c,d) (c,n,d)
-        xp, xn = jnp.sum(wi * wj, -1), jnp.einsum("cd,cnd->cn", wi, wn)
+        wi, wj = get(Wr, i), get(Cr, j)                                # (c,d) (c,d)
+        wn = None if exact else get(Cr, jn)                            # (c,n,d), or (n,d) shared by the chunk
+        xp, xn = jnp.sum(wi * wj, -1), None if exact else _negative_products(wi, wn)
         gp, gn = _pair_derivatives(xp, xn, xs, loss, B)
         if inner: gp, gn = -lr * gp, -lr * gn
-        upd_i = gp[:, None] * wj + jnp.einsum("cn,cnd->cd", gn, wn)
-        upd_j, upd_n = gp[:, None] * wi, (gn[..., None] * wi[:, None, :]).reshape(-1, d)
+        upd_i, upd_j = gp[:, None] * wj, gp[:, None] * wi
+        if exact: ids, upd = (i, j), (upd_i, upd_j)
+        else:
+            upd_i = upd_i + _negative_products(wi, wn, gn)
+            upd_n = gn.T @ wi if shared else (gn[..., None] * wi[:, None, :]).reshape(-1, d)
+            ids, upd = (i, j, jn.reshape(-1)), (upd_i, upd_j, upd_n)
         if not inner:   # separate scatters into the zero-initialised gradient are the fastest here
             G = add(G, i, upd_i)
-            if tied: G = add(add(G, j, upd_j), jn.reshape(-1), upd_n)
-            else: Gc = add(add(Gc, j, upd_j), jn.reshape(-1), upd_n)
+            for ix, u in zip(ids[1:], upd[1:]):
+                if tied: G = add(G, ix, u)
+                else: Gc = add(Gc, ix, u)
         # updating in place: one scatter per matrix, after all its gathers (with several, XLA copies the (V, d) carry every chunk)
-        elif tied: G = add(G, jnp.concatenate([i, j, jn.reshape(-1)]), jnp.concatenate([upd_i, upd_j, upd_n]))
-        else: G, Gc = add(G, i, upd_i), add(Gc, jnp.concatenate([j, jn.reshape(-1)]), jnp.concatenate([upd_j, upd_n]))
-        return (G, Gc), (xp, xn)
+        elif tied: G = add(G, jnp.concatenate(ids), jnp.concatenate(upd))
+        else: G, Gc = add(G, i, upd_i), add(Gc, jnp.concatenate(ids[1:]), jnp.concatenate(upd[1:]))
+        return (G, Gc), (xp, xp if exact else xn)
     init = (W, C) if inner else (jnp.zeros_like(W), None if tied else jnp.zeros_like(C))
-    (G, Gc), (xp, xn) = jax.lax.scan(body, init, tuple(a.reshape(-1, chunk, *a.shape[1:]) for a in batch))
-    return G, Gc, _minibatch_loss(xp, xn, batch, loss, B), jnp.maximum(jnp.max(jnp.abs(xp)), jnp.max(jnp.abs(xn)))
+    n_chunks = len(batch[0]) // chunk                  # explicit: the (B, 0) arrays of exact negatives have no -1
+    xs = [a if shared and k == 2 else a.reshape(n_chunks, chunk, *a.shape[1:]) for k, a in enumerate(batch)]   # shared: (groups, n)
+    (G, Gc), (xp, xn) = jax.lax.scan(body, init, tuple(xs))
+    xn = None if exact else xn
+    mx = jnp.max(jnp.abs(xp)) if exact else jnp.maximum(jnp.max(jnp.abs(xp)), jnp.max(jnp.abs(xn)))
+    return G, Gc, _minibatch_loss(xp, xn, batch, loss, B), mx
+
+
+# %% ../nbs/04a_step.ipynb #ce66c031
+def exact_negative_term(W, # (V, d) float32 word embeddings, or a block of their rows
+                        C=None, # (V, d) context embeddings (the same rows) when untied; None when tied (W' = W)
+                        total=lambda x: x, # sums over the row blocks (jax.lax.psum across devices that hold one block each)
+                       ) -> tuple: # gradient wrt W's rows, wrt C's rows or None, and the value ()
+    "Sum over all V^2 ordered pairs of QWEM's l-(x) = x^2/4 + x, x = w_i.w'_j, and its gradients, in O(V d^2) (two Gram matrices)."
+    if C is None:
+        g, s = total((W.T @ W, W.sum(0)))
+        return W @ g + 2 * s, None, jnp.sum(g * g) / 4 + s @ s
+    gw, gc, sw, sc = total((W.T @ W, C.T @ C, W.sum(0), C.sum(0)))
+    return W @ gc / 2 + sc, C @ gw / 2 + sw, jnp.sum(gw * gc) / 4 + sw @ sc
+
 
 # %% ../nbs/04a_step.ipynb #7ce8fac5
 def sample_batch(key, # jax PRNG key of the step
                  data:TrainData, # from `PairSource`
-                 *, B:int, n_neg:int, # positive pairs, negatives per positive
-                ) -> tuple: # centres (B,), contexts (B,), negatives (B, n) uint32; under Setting 1 also weights (B,), (B, n)
+                 *, B:int, n_neg:int, # positive pairs, negatives per positive (0: none, for exact negatives)
+                 group:int=0, # positives sharing one draw of negatives (0: each its own)
+                ) -> tuple: # centres (B,), contexts (B,), negatives (B, n) or (B/group, n) uint32; under Setting 1 weights (B,), (B, n)
     "Draw one minibatch of positive and negative pairs on the device."
     kp, kn = jax.random.split(key)
     if data.entries is not None: ci, cj = sample_entries(kp, data.entries, B)
     else: ci, cj = sample_positive(kp, data.index, B, orient=True)
-    nj = alias_sample(kn, *data.neg, (B, n_neg))
+    nj = alias_sample(kn, *data.neg, (B // group if group else B, n_neg))
     u32 = lambda x: x.astype(jnp.uint32)      # unsigned ids: no negative-index wrap-around in the gathers
     if data.psi is None: return u32(ci), u32(cj), u32(nj)
     V = data.psi.shape[0]
     look = lambda i, j: data.psi.reshape(-1).at[i * V + j].get(mode="promise_in_bounds")
     ap = look(ci, cj) / B if data.entries is None else jnp.full((B,), data.entries.total / B, jnp.float32)
-    an = look(ci[:, None], nj) * data.rho_i[ci][:, None] * data.rho_j[nj] / (n_neg * B)
+    ig, ng = (ci.reshape(-1, group, 1), nj[:, None, :]) if group else (ci[:, None], nj)   # each centre with its negatives
+    an = (look(ig, ng) * data.rho_i[ig] * data.rho_j[ng] / (n_neg * B)).reshape(B, n_neg)
     return u32(ci), u32(cj), u32(nj), ap, an
 
 # %% ../nbs/04a_step.ipynb #1d93fdcf
@@ -327,22 +379,38 @@ def device_mesh(devices:int=1, # the first `devices` local devices
                          f"XLA_FLAGS=--xla_force_host_platform_device_count={devices} before importing jax")
     return Mesh(np.array(jax.devices()[:devices]), ("batch",))
 
-def make_step(config:TrainConfig, # loss, B, n_neg, tied, chunk, inner_updates
+def make_step(config:TrainConfig, # loss, B, n_neg, group, tied, chunk, inner_updates, reweighting.negatives
               mesh:Mesh|None=None, # 1-D mesh with axis "batch" (default: `device_mesh(config.devices)`)
              ):
     "Jitted SGD step `step(params, data, key, lr) -> (params, loss, max|x|)` and the minibatch gradient `grad(params, data, key)`."
     c, mesh = config, mesh or device_mesh(config.devices)
     nd = mesh.devices.size
     if c.B % nd: raise ValueError(f"batch size B={c.B} must be divisible by the number of devices ({nd})")
-    kw = dict(loss=c.loss, B=c.B, tied=c.tied, chunk=_divisor(c.B // nd, max(1, c.chunk // (1 + c.n_neg))))
+    exact = getattr(c.reweighting, "negatives", None) == "exact"
+    n_neg = 0 if exact else c.n_neg
+    chunk = c.group or _divisor(c.B // nd, max(1, c.chunk // (1 + n_neg)))
+    kw = dict(loss=c.loss, B=c.B, tied=c.tied, chunk=chunk, shared=bool(c.group), exact=exact)
     bat = NamedSharding(mesh, P("batch"))
-    def sample(key, data): return jax.lax.with_sharding_constraint(sample_batch(key, data, B=c.B, n_neg=c.n_neg), bat)
+    def sample(key, data): return jax.lax.with_sharding_constraint(sample_batch(key, data, B=c.B, n_neg=n_neg, group=c.group), bat)
     smap = lambda f: jax.shard_map(f, mesh=mesh, in_specs=(P(), P("batch"), P()), out_specs=P(), check_vma=False)
     psum = lambda x: x if nd == 1 else jax.lax.psum(x, "batch")
     def grads_at(params, batch, _):
         G, Gc, loss, mx = _local_grads(params["W"], params.get("C"), batch, **kw)
-        return psum((G, Gc, loss)) + (mx if nd == 1 else jax.lax.pmax(mx, "batch"),)
+        if exact:   # each device the exact term of its block of rows, before the sum
+            if params["W"].shape[0] % nd: raise ValueError(f"negatives='exact' on {nd} devices needs V divisible by {nd}")
+            r = params["W"].shape[0] // nd; k = jax.lax.axis_index("batch") * r if nd > 1 else 0
+            block = lambda A: None if A is None else jax.lax.dynamic_slice_in_dim(A, k, r)
+            add = lambda A, E: jax.lax.dynamic_update_slice_in_dim(A, block(A) + E, k, 0)
+            eG, eGc, eloss = exact_negative_term(block(params["W"]), block(params.get("C")), total=psum)
+            G, Gc = add(G, eG), None if Gc is None else add(Gc, eGc)
+        G, Gc, loss = psum((G, Gc, loss))
+        if exact: loss = loss + eloss
+        return G, Gc, loss, (mx if nd == 1 else jax.lax.pmax(mx, "batch"))
     def updated(params, batch, lr):
+        if exact and c.tied:   # the stiff rank-one term 2 11^T W implicitly: (I + 2 lr 11^T) W_new = W - lr (G - 2 1 1^T W)
+            G, _, loss, mx = grads_at(params, batch, lr)
+            W = params["W"] - lr * (G - 2 * params["W"].sum(0))
+            return {"W": W - (2 * lr / (1 + 2 * lr * W.shape[0])) * W.sum(0)}, loss, mx
         if not c.inner_updates:
             G, Gc, loss, mx = grads_at(params, batch, lr)
             return {k: params[k] - lr * g for k, g in (("W", G), ("C", Gc)) if g is not None}, loss, mx

@@ -27,6 +27,9 @@ def lr_at(step, # step number(s), int or array
     "Learning rate of a step under the run's schedule."
     step, lr = np.asarray(step), float(config.lr)
     if config.schedule == "constant": return np.full(step.shape, lr)[()]
+    if config.schedule == "linear": return lr * np.maximum(1 - step / config.steps, 1e-4)[()]   # word2vec's decay, floor lr/10^4
+    if config.schedule == "ramp":   # geometric from lr_start to lr over ramp_steps
+        lr = lr * (config.lr_start / lr) ** np.clip(1 - step / config.ramp_steps, 0, 1)
     return np.where(step >= int(0.75 * config.steps), 0.1 * lr, lr)[()]
 
 def time_of_step(step, # number(s) of steps taken (fractional for plots)
@@ -36,6 +39,9 @@ def time_of_step(step, # number(s) of steps taken (fractional for plots)
     "Time t of the gradient flow dW/dt = -(1/2g) grad L reached after `step` SGD steps (`qwem.dynamics.time_per_step`)."
     step, lr = np.asarray(step), float(config.lr)
     if config.schedule == "constant": summed = lr * step
+    elif config.schedule in ("ramp", "linear"):   # the schedule summed step by step, interpolated for fractional steps
+        n = np.arange(max(config.steps, int(np.ceil(np.max(step, initial=0)))) + 1)
+        summed = np.interp(step, n, np.concatenate([[0.0], np.cumsum(lr_at(n[:-1], config))]))
     else:
         n0 = int(0.75 * config.steps)
         summed = lr * (np.minimum(step, n0) + 0.1 * np.maximum(step - n0, 0))

@@ -84,22 +84,23 @@ _DP_SCRIPT = textwrap.dedent("""
     from qwem.step import model_config, configure
     from qwem.train import train
     assert len(jax.devices()) == 2, jax.devices()
-    model = sys.argv[1]
+    model, extra = sys.argv[1], json.loads(sys.argv[2])
     tok, off = random_stream(400, 60, rng=0, max_len=30)
     c = cooccurrence_counts(tok, off, 60, 4, progress=False)
-    base = model_config(model, d=8, L=4, B=512, n_neg=2, steps=30, lr=2.0 if model == "sgns" else 3e-4, sigma=0.1, snapshot_steps=(0,))
+    base = model_config(model, d=8, L=4, B=512, n_neg=2, steps=30, lr=2.0 if model == "sgns" else 3e-4, sigma=0.1, snapshot_steps=(0,), **extra)
     a = train(tok, off, 60, base, counts=c, progress=False)
     b = train(tok, off, 60, configure(base, devices=2), counts=c, progress=False)
     print(json.dumps(dict(rel=float(np.linalg.norm(a.W - b.W) / np.linalg.norm(a.W)), devices=b.meta["devices"],
                           moved=float(np.linalg.norm(a.W - a.snapshots[0]) / np.linalg.norm(a.snapshots[0])))))
 """)
 
-@pytest.mark.parametrize("model", ["qwem", "sgns"])
-def test_two_devices_match_one(model):
+@pytest.mark.parametrize("model,extra", [("qwem", {}), ("sgns", {}), ("sgns", {"group": 64}), ("qwem", {"group": 64}),
+                                         ("qwem", {"negatives": "exact", "positives": "entries"})])
+def test_two_devices_match_one(model, extra):
     """One device against two forced CPU devices (a fresh process: JAX fixes its devices at start-up). The sampled pairs are
     identical, only the order of float32 additions differs: relative Frobenius error below 1e-5, while W moved by more than 5%."""
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
-    p = subprocess.run([sys.executable, "-c", _DP_SCRIPT, model], env=env, capture_output=True, text=True, timeout=600)
+    p = subprocess.run([sys.executable, "-c", _DP_SCRIPT, model, json.dumps(extra)], env=env, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-2000:]
     r = json.loads(p.stdout.strip().splitlines()[-1])
     assert len(r["devices"]) == 2 and r["rel"] < 1e-5 and r["moved"] > 0.05, r
