@@ -53,6 +53,12 @@ def load_stream(args):
     return (tokens, offsets), f"default corpus {ts.fingerprint[:12]}"
 
 
+def cpu_model():
+    "The CPU's model name (Linux): the ratio depends on the machine."
+    try: return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration): return "unknown CPU"
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--V", type=int, default=10_000)
@@ -65,7 +71,8 @@ def main():
     from qwem.counting import cooccurrence_counts, _forward_kernel
 
     with open("/proc/loadavg") as f: load = f.read().split()[0]
-    print(f"machine: {os.cpu_count()} cores, numba threads {numba.get_num_threads()}, load average {load}")
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, numba threads {numba.get_num_threads()} "
+          f"(threading layer: {numba.config.THREADING_LAYER}), load average {load}")
     t0 = time.perf_counter()
     (tokens, offsets), what = load_stream(args)
     print(f"input: {what}: {len(tokens):,} tokens, {len(offsets) - 1:,} documents, V = {args.V:,}, "
@@ -105,7 +112,7 @@ def main():
     print(f"\nnumpy baseline (np.bincount per offset k, raw counts only): {tb:.2f} s, "
           f"{len(tokens) / tb / 1e6:.1f} M tokens/s")
     print(f"  identical raw counts: {same}")
-    print(f"\nratio baseline / fast: {tb / fast:.1f}x (the fast time includes the weighted counts)")
+    print(f"\nratio baseline / fast: {tb / fast:.1f}x on {cpu_model()} (the fast time includes the weighted counts)")
     if not same: sys.exit("raw counts differ from the baseline")
 
 

@@ -1,18 +1,24 @@
 """Training speed of our JAX steps (QWEM and word2vec SGNS) against gensim's Word2Vec, measured in the same run.
 
-    python benchmarks/bench_train.py            # throughput + time-to-quality of the "cpu" presets on the default corpus (~30 min on 2 cores)
-    python benchmarks/bench_train.py --quick    # throughput only, fewer steps (~3 min)
-    python benchmarks/bench_train.py --ttq-only --ttq-models qwem   # time-to-quality of gensim and our QWEM only
+    python benchmarks/bench_train.py             # throughput, then time to quality of the "cpu" presets (~20 min on 2 cores)
+    python benchmarks/bench_train.py --quick     # throughput only, fewer steps (~8 min)
+    python benchmarks/bench_train.py --ttq-only --figure nbs/reproduced/time_to_quality.png
 
-Pairs are counted the same way for everyone: one dot product between a word vector and a context (or negative)
-vector is one pair. gensim's skip-gram trains, per epoch, every (centre, context) pair of its subsampled stream
-within a window drawn uniformly from 1..L on each side, each with `negative` negative pairs: in expectation
-2 * sum_k (L-k+1)/L * n_k positive pairs, n_k the number of positions with a neighbour at distance k in the same
-sentence of the subsampled stream (we draw one subsample with gensim's formula to count them). Our steps take B
-positive pairs and n_neg * B negative pairs.
+Throughput: pairs per second, counted the same way for everyone, 1 + negative per positive pair. gensim's skip-gram
+trains, per epoch, every (centre, context) pair of its subsampled stream within a window drawn uniformly from 1..L on
+each side, each with `negative` negative pairs: in expectation 2 * sum_k (L-k+1)/L * n_k positive pairs, n_k the number
+of positions with a neighbour at distance k in the same sentence of the subsampled stream (we draw one subsample with
+gensim's formula to count them). Our steps take B positive pairs; a negative shared by a group of positives counts
+once for each positive whose loss term it enters, and QWEM's exact negative term (a sum over all V^2 pairs) is counted
+as `negative` pairs per positive too, so every step counts B * (1 + negative). gensim's epochs and our steps are
+interleaved (gensim, ours, gensim, ...) and the medians over `--repeats` rounds are compared: this machine's speed
+varies up to 2x between minutes.
+
+Time to quality: the wall time (evaluation excluded) until the analogy accuracy reaches 90% of gensim's final
+accuracy, for gensim's 5 epochs and our two presets, in the same run.
 
 Our steps run on 2 forced CPU devices (XLA_FLAGS=--xla_force_host_platform_device_count=2, set below before JAX
-loads) so that data parallelism uses both cores, as gensim's 2 worker threads do; the 1-device figure is printed too.
+loads) so that data parallelism uses both cores, as gensim's 2 worker threads do; `--devices 0` also times 1 device.
 """
 import os
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
@@ -26,9 +32,15 @@ from qwem.counting import count_corpus
 from qwem.sampling import keep_probability, subsample_stream, window_weights
 from qwem.step import PairSource, configure, device_mesh, init_params, make_step, model_config
 from qwem.train import train
-from qwem.experiments import PRESETS
+from qwem.experiments import PRESETS, on_devices
 from qwem.benchmarks import analogy_accuracy, stream_sentences
 from jax.sharding import NamedSharding, PartitionSpec as P
+
+
+def cpu_model():
+    "The CPU's model name (Linux), printed beside the ratios: they depend on the machine."
+    try: return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration): return "unknown CPU"
 
 
 def gensim_positive_pairs(tokens, offsets, L, sample, max_len=10_000, seed=0):
@@ -83,38 +95,61 @@ def our_throughput(config, tokens, offsets, V, counts, *, steps):
     return B * (1 + n_neg) / float(np.median(ts))
 
 
-def time_to_quality(marks, frac=0.9):
-    "First training time at which the score reaches frac x its final value."
-    final = marks[-1][1]
-    return next(t for t, s in marks if s >= frac * final), final
+def time_to_quality(marks, target):
+    "First training time at which the score reaches `target` (None if never)."
+    return next((t for t, s in marks if s >= target), None)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="throughput only, fewer steps")
+    ap.add_argument("--parts", action="store_true", help="only time row gathers, scatter-adds and a Gram product (what bounds a step)")
     ap.add_argument("--V", type=int, default=10_000); ap.add_argument("--d", type=int, default=200)
     ap.add_argument("--L", type=int, default=16); ap.add_argument("--negative", type=int, default=5)
-    ap.add_argument("--B", type=int, default=50_000); ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    ap.add_argument("--figure", default=None, help="time to quality: save the accuracy-against-time figure here")
     ap.add_argument("--ttq-only", action="store_true", help="skip the throughput part, measure time-to-quality only")
     ap.add_argument("--ttq-models", default="sgns,qwem", help="our models whose time-to-quality is measured")
     ap.add_argument("--repeats", type=int, default=3, help="interleaved repeats (gensim, ours, gensim, ...): medians are reported")
     ap.add_argument("--devices", type=int, default=2, help="devices for our steps (0: both 1 and 2)")
     a = ap.parse_args()
-    print(f"load average {os.getloadavg()[0]:.2f}; JAX devices: {jax.devices()}")
+    if a.parts: return parts(a)
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}; JAX devices: {jax.devices()}")
     ts = default_corpus(progress=False)
     tokens, offsets = ts.restrict(a.V)
     tokens, offsets = np.asarray(tokens), np.asarray(offsets)
     words = ts.vocab(a.V)
     counts = count_corpus(ts, a.V, a.L, progress=False)
-    out = {"V": a.V, "d": a.d, "L": a.L, "negative": a.negative, "B": a.B, "tokens": int(len(tokens))}
+    out = {"V": a.V, "d": a.d, "L": a.L, "negative": a.negative, "tokens": int(len(tokens)), "cpu": cpu_model(), "cores": os.cpu_count()}
 
+    out["parts"] = parts(a)
     if not a.ttq_only: throughput(a, tokens, offsets, words, counts, out)
     if a.quick:
         if a.json: json.dump(out, open(a.json, "w"), indent=1)
         return
     time_to_quality_all(a, tokens, offsets, words, counts, out)
     if a.json: json.dump(out, open(a.json, "w"), indent=1)
+
+
+def parts(a, V=10_000, rows=200_000):
+    "What bounds a step: moving rows (gather, scatter-add) against a dense product, on one device."
+    import jax.numpy as jnp
+    W = jax.random.normal(jax.random.key(0), (V, a.d), jnp.float32)
+    i = jax.random.randint(jax.random.key(1), (rows,), 0, V).astype(jnp.uint32)
+    U = jnp.ones((rows, a.d), jnp.float32)
+    def med(f, *x):
+        jax.block_until_ready(f(*x)); ts = []
+        for _ in range(7):
+            t = time.perf_counter(); jax.block_until_ready(f(*x)); ts.append(time.perf_counter() - t)
+        return float(np.median(ts))
+    gather = med(jax.jit(lambda W, i: W.at[i].get(mode="promise_in_bounds")), W, i) / rows
+    scatter = med(jax.jit(lambda W, i, U: W.at[i].add(U, mode="promise_in_bounds")), W, i, U) / rows
+    gram = med(jax.jit(lambda W: W @ (W.T @ W)), W)
+    flops = 4 * V * a.d * a.d
+    print(f"row gather {gather * 1e9:.0f} ns, row scatter-add {scatter * 1e9:.0f} ns ({a.d} float32); "
+          f"Gram product W (W^T W) {gram * 1e3:.1f} ms = {flops / gram / 1e9:.0f} GFLOP/s = the time of {gram / (gather + scatter):,.0f} row moves")
+    return dict(gather_ns=gather * 1e9, scatter_ns=scatter * 1e9, gram_ms=gram * 1e3, gflops=flops / gram / 1e9)
 
 
 def step_variants(a):
@@ -174,24 +209,37 @@ def throughput(a, tokens, offsets, words, counts, out):
 
 
 def time_to_quality_all(a, tokens, offsets, words, counts, out):
-    # --- time to quality: analogy accuracy, 90% of its final value
+    "Analogy accuracy against training time: gensim (per epoch) and our presets (20 evaluations each), in one run."
     ev = lambda W: analogy_accuracy(W, words).accuracy
-    g_sec, marks, _ = gensim_run(tokens, offsets, words, d=a.d, L=a.L, negative=a.negative, sample=1e-5,
-                                 epochs=a.epochs, eval_fn=ev)
-    t90, final = time_to_quality(marks)
-    out["gensim_ttq"] = dict(seconds=g_sec, final_accuracy=final, seconds_to_90pct=t90, marks=marks)
-    print(f"gensim: {a.epochs} epochs in {g_sec:.0f} s, final analogy accuracy {final:.3f}, 90% of it after {t90:.0f} s "
-          f"(per-epoch evaluations)")
+    g_sec, marks, _ = gensim_run(tokens, offsets, words, d=a.d, L=a.L, negative=a.negative, sample=1e-5, epochs=a.epochs, eval_fn=ev)
+    marks = [(0.0, 0.0)] + marks
+    target = 0.9 * marks[-1][1]
+    out["gensim_ttq"] = dict(seconds=g_sec, final_accuracy=marks[-1][1], target=target, seconds_to_target=time_to_quality(marks, target), marks=marks)
+    print(f"gensim: {a.epochs} epochs in {g_sec:.0f} s, final analogy accuracy {marks[-1][1]:.3f}; target 90% of it = {target:.3f}, "
+          f"reached after {out['gensim_ttq']['seconds_to_target']:.0f} s (per-epoch evaluations)")
     for model in a.ttq_models.split(","):
-        cfg = configure(PRESETS[model]["cpu"], d=a.d, L=a.L, devices=2, n_log=10)
-        every = max(1, cfg.steps // 20)
+        cfg = on_devices(configure(PRESETS[model]["cpu"], d=a.d, L=a.L, n_log=10), a.devices or None)
         res = train(tokens, offsets, a.V, cfg, counts=counts if cfg.reweighting.kind == "setting1" else None, progress=False,
-                    callback=lambda s, p: {"accuracy": ev(np.asarray(p["W"]))}, eval_every=every)
-        marks = [(e["seconds"], e["accuracy"]) for e in res.evals]
-        t90, final = time_to_quality(marks)
-        out[f"{model}_ttq"] = dict(seconds=res.meta["seconds"], final_accuracy=final, seconds_to_90pct=t90, marks=marks, config=cfg.as_dict())
-        print(f"ours {model}: {cfg.steps} steps in {res.meta['seconds']:.0f} s, final analogy accuracy {final:.3f}, "
-              f"90% of it after {t90:.0f} s")
+                    callback=lambda s, p: {"accuracy": ev(np.asarray(p["W"]))}, eval_every=max(1, cfg.steps // 20))
+        m = [(e["seconds"], e["accuracy"]) for e in res.evals]
+        t = time_to_quality(m, target)
+        out[f"{model}_ttq"] = dict(seconds=res.meta["seconds"], final_accuracy=m[-1][1], seconds_to_target=t, marks=m, config=cfg.as_dict())
+        print(f"ours {model}: {cfg.steps} steps on {cfg.devices} device(s) in {res.meta['seconds']:.0f} s, final accuracy {m[-1][1]:.3f}; "
+              + (f"gensim's target after {t:.0f} s = {t / g_sec:.2f} x gensim's time for {a.epochs} epochs" if t else "target not reached"))
+    if a.figure: time_to_quality_figure(out, a.figure)
+
+
+def time_to_quality_figure(out, path):
+    "The three curves, accuracy against training seconds, with gensim's 90% line."
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=90, layout="constrained")
+    for key, label in (("gensim_ttq", "gensim word2vec (2 workers)"), ("sgns_ttq", "word2vec (ours)"), ("qwem_ttq", "QWEM (ours)")):
+        if key in out: ax.plot(*zip(*out[key]["marks"]), "o-", ms=3, label=label)
+    ax.axhline(out["gensim_ttq"]["target"], c="gray", ls=":", lw=1, label="90% of gensim's final accuracy")
+    ax.set(xlabel="training time (s, evaluation excluded)", ylabel="analogy accuracy", title="Time to quality on the default corpus")
+    ax.legend(fontsize=8); fig.savefig(path); plt.close(fig)
+    print(f"figure: {path}")
 
 
 if __name__ == "__main__":
