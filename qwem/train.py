@@ -14,6 +14,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from tqdm.auto import tqdm
 from .storage import array_fingerprint, atomic_write, save_npy_atomic
 from .dynamics import time_per_step
+from .config import *
 from .step import *
 
 # %% auto #0
