@@ -51,10 +51,19 @@ class RandomInitRun(NamedTuple):
         return deviation_from_theory(tr.weights, tr.t, self.eigenvalues, self.eigenvectors, self.W0, kind=kind)
 
 # %% ../nbs/03b_random_init.ipynb #3899735d
+def _eigenvectors_for(M, eigenvalues, eigenvectors, d:int):
+    "The eigenvectors as given, or, when M is its spectrum, the identity's first d columns (checked against `eigenvalues`)."
+    if np.ndim(M) != 1: return eigenvectors
+    M, lam = np.asarray(M), np.asarray(eigenvalues)[:d]
+    if eigenvectors is not None: raise ValueError("M is a spectrum, so GD runs in its eigenbasis: pass eigenvectors=None")
+    if np.any(np.diff(M) > 0) or not np.allclose(lam, M[:len(lam)], rtol=1e-5):
+        raise ValueError("a spectrum M must be sorted descending and begin with `eigenvalues`")
+    return np.eye(len(M), d)
+
 def random_init_run(
-    M,                    # (V, V) float target M*
+    M,                    # (V, V) float target M*, or its whole (V,) spectrum, descending: GD then runs in M's eigenbasis
     eigenvalues,          # (>= d,) float top eigenvalues of M*, descending
-    eigenvectors,         # (V, >= d) float matching eigenvectors
+    eigenvectors,         # (V, >= d) float matching eigenvectors; None with a spectrum (there they are the identity's columns)
     *,
     d: int,               # embedding dimension
     sigma2: float,        # initialisation variance sigma^2
@@ -69,7 +78,7 @@ def random_init_run(
     progress: bool = True,         # progress bar
 ) -> RandomInitRun:
     "Gradient descent on eq. 3 from a small random start, ready to compare with eqs. 11 and 13."
-    lam, vec = np.asarray(eigenvalues, np.float64)[:d], np.asarray(eigenvectors)[:, :d]
+    lam, vec = np.asarray(eigenvalues, np.float64)[:d], np.asarray(_eigenvectors_for(M, eigenvalues, eigenvectors, d))[:, :d]
     if len(lam) < d or vec.shape[1] < d: raise ValueError(f"need at least d={d} eigenpairs, got {len(lam)}")
     lr = 0.05 / lam[0] if lr is None else lr
     tau1 = characteristic_time(lam[0], sigma2)
@@ -146,7 +155,11 @@ def plot_random_init_run(
     return plot_singular_values(tr.t / run.tau1, tr.singular_values[:, :k], tt / run.tau1, theories, ax=ax, title=title)
 
 # %% ../nbs/03b_random_init.ipynb #0d187ced
-def gradient_descent_figure(out: Path, M, lam, vec, *, sigma2: float = 1e-8, t_max: float = 4.0, k_max: int = 20, seed: int = 0,
+def gradient_descent_figure(out: Path,
+                            M,    # (V, V) target M*, or its whole (V,) spectrum, descending (GD in the eigenbasis: O(Vd) a step)
+                            lam,  # (d,) its top eigenvalues, descending
+                            vec,  # (V, d) their eigenvectors, or None with a spectrum
+                            *, sigma2: float = 1e-8, t_max: float = 4.0, k_max: int = 20, seed: int = 0,
                             progress: bool = True) -> dict:
     "Gradient descent on M* from a small random start against eq. 11: writes out/figure2_gd.png, returns its numbers."
     import matplotlib; matplotlib.use("Agg", force=False)
@@ -160,7 +173,7 @@ def gradient_descent_figure(out: Path, M, lam, vec, *, sigma2: float = 1e-8, t_m
     meas, pred = measured_half_rise_times(tr.t, tr.singular_values, run.eigenvalues), half_rise_times(run.eigenvalues, s0)
     k = min(k_max, dd)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 3.8), dpi=80, layout="constrained", gridspec_kw=dict(width_ratios=[1.4, 1]))
-    plot_random_init_run(run, k_max=k, ax=a1, title=f"GD on $M^\\star$: V = {len(M):,}, d = {dd}, $\\sigma^2$ = {sigma2:g} (top {k})")
+    plot_random_init_run(run, k_max=k, ax=a1, title=f"GD on $M^\\star${' (eigenbasis)' if np.ndim(M) == 1 else ''}: V = {len(M):,}, d = {dd}, $\\sigma^2$ = {sigma2:g} (top {k})")
     tt = np.linspace(0, tr.t[-1], 400)
     a2.plot(tr.t / run.tau1, tr.loss, "k", lw=1.5, label="gradient descent")
     a2.plot(tt / run.tau1, loss_trajectory(run.eigenvalues, s0, tt), "r--", lw=1, label="eq. 11, QR start")

@@ -224,8 +224,10 @@ def figure_stages(p:Pipeline, out:Path, names:dict, *, dynamics:bool, seed:int=0
     "The Figure 2 stages (gradient descent on M*, the trained runs against eq. 11) where their inputs are in the pipeline."
     added = []
     if dynamics and "eigen:svd(M*)" in p.stages:
-        p.add(Stage("dynamics", lambda M, e, **kw: gradient_descent_figure(out, M, *e, progress=progress, **kw),
-                    dict(sigma2=1e-8, t_max=4.0, k_max=20, seed=seed), ("target:svd(M*)", "eigen:svd(M*)"), "figure2-1",
+        def gd(c, e, **kw):   # in M*'s eigenbasis (03_dynamics): the full spectrum is the one the §4 stage caches
+            spectrum = cached_eigenpairs(c, progress=progress)[0]
+            return gradient_descent_figure(out, spectrum, spectrum[:len(e[0])], None, progress=progress, **kw)
+        p.add(Stage("dynamics", gd, dict(sigma2=1e-8, t_max=4.0, k_max=20, seed=seed), ("counts", "eigen:svd(M*)"), "figure2-2",
                     outputs=("figure2_gd.png",)))
         added.append("dynamics")
     if "train:qwem" in p.stages and "eigen:svd(M*)" in p.stages:

