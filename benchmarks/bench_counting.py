@@ -17,6 +17,7 @@ import argparse, os, resource, sys, tempfile, time
 os.environ.setdefault("NUMBA_CACHE_DIR", tempfile.mkdtemp(prefix="qwem-bench-numba-"))
 
 import numpy as np
+from _machine import cpu_model
 
 
 def peak_rss_gb():
@@ -51,12 +52,6 @@ def load_stream(args):
     ts = default_corpus()
     tokens, offsets = ts.restrict(args.V, oov="drop")
     return (tokens, offsets), f"default corpus {ts.fingerprint[:12]}"
-
-
-def cpu_model():
-    "The CPU's model name (Linux): the ratio depends on the machine."
-    try: return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
-    except (OSError, StopIteration): return "unknown CPU"
 
 
 def main():

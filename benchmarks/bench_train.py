@@ -30,17 +30,13 @@ import jax
 from qwem.corpus import default_corpus
 from qwem.counting import count_corpus
 from qwem.sampling import keep_probability, subsample_stream, window_weights
-from qwem.step import PairSource, configure, device_mesh, init_params, make_step, model_config
+from qwem.config import configure, model_config
+from qwem.step import PairSource, device_mesh, init_params, make_step
 from qwem.train import train
 from qwem.experiments import PRESETS, on_devices
 from qwem.benchmarks import analogy_accuracy, stream_sentences
 from jax.sharding import NamedSharding, PartitionSpec as P
-
-
-def cpu_model():
-    "The CPU's model name (Linux), printed beside the ratios: they depend on the machine."
-    try: return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
-    except (OSError, StopIteration): return "unknown CPU"
+from _machine import cpu_model
 
 
 def gensim_positive_pairs(tokens, offsets, L, sample, max_len=10_000, seed=0):

@@ -12,7 +12,7 @@ import numpy as np
 from .storage import content_hash
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'Setting1', 'Word2vecReweighting', 'TrainConfig', 'configure', 'model_config']
+__all__ = ['SCHEDULES', 'Setting1', 'Word2vecReweighting', 'exact_negatives', 'TrainConfig', 'configure', 'model_config']
 
 # %% ../nbs/04_config.ipynb #47b442f7
 @dataclass(frozen=True)
@@ -38,6 +38,10 @@ class Word2vecReweighting:
 # %% ../nbs/04_config.ipynb #9d3f6afb
 SCHEDULES = ("constant", "step", "linear", "ramp")
 
+def exact_negatives(c) -> bool:  # c: a TrainConfig (or anything with its fields)
+    "Whether the negative term is the exact sum over all pairs (QWEM, `Setting1(negatives='exact')`) rather than drawn."
+    return getattr(c.reweighting, "negatives", None) == "exact"
+
 def _check_config(c):
     "Clear errors for impossible settings."
     if c.loss not in ("qwem", "sgns"): raise ValueError(f"loss must be 'qwem' or 'sgns', got {c.loss!r}")
@@ -56,7 +60,7 @@ def _check_config(c):
     if not (isinstance(group, (int, np.integer)) and group >= 0): raise ValueError(f"group must be an integer >= 0, got {group!r}")
     if group and c.B % (group * c.devices):
         raise ValueError(f"batch size B={c.B} must be a multiple of group x devices = {group * c.devices}: change B or group")
-    if getattr(c.reweighting, "negatives", None) == "exact":
+    if exact_negatives(c):
         if c.loss != "qwem": raise ValueError("negatives='exact' needs loss='qwem' (the sum over all pairs is a Gram product only for QWEM's quadratic loss)")
         if c.inner_updates or group: raise ValueError("negatives='exact' samples no negatives: leave inner_updates=False and group=0")
 

@@ -256,7 +256,7 @@ def make_step(config:TrainConfig, # loss, B, n_neg, group, tied, chunk, inner_up
     c, mesh = config, mesh or device_mesh(config.devices)
     nd = mesh.devices.size
     if c.B % nd: raise ValueError(f"batch size B={c.B} must be divisible by the number of devices ({nd})")
-    exact = getattr(c.reweighting, "negatives", None) == "exact"
+    exact = exact_negatives(c)
     n_neg = 0 if exact else c.n_neg
     chunk = c.group or _divisor(c.B // nd, max(1, c.chunk // (1 + n_neg)))
     kw = dict(loss=c.loss, B=c.B, tied=c.tied, chunk=chunk, shared=bool(c.group), exact=exact)
