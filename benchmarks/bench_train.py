@@ -9,8 +9,10 @@ trains, per epoch, every (centre, context) pair of its subsampled stream within 
 each side, each with `negative` negative pairs: in expectation 2 * sum_k (L-k+1)/L * n_k positive pairs, n_k the number
 of positions with a neighbour at distance k in the same sentence of the subsampled stream (we draw one subsample with
 gensim's formula to count them). Our steps take B positive pairs; a negative shared by a group of positives counts
-once for each positive whose loss term it enters, and QWEM's exact negative term (a sum over all V^2 pairs) is counted
-as `negative` pairs per positive too, so every step counts B * (1 + negative). gensim's epochs and our steps are
+once for each positive whose loss term it enters; a step on whole windows (`windows=True`) counts its B/2L
+centres times the weighted pairs of an average window, T/N (the pairs gensim trains per centre in expectation, with
+the same weights); QWEM's exact negative term (a sum over all V^2 pairs) is counted
+as `negative` pairs per positive too. So a step counts B * (1 + negative) pairs, a windows step (B/2L)(T/N)(1 + negative). gensim's epochs and our steps are
 interleaved (gensim, ours, gensim, ...) and the medians over `--repeats` rounds are compared: this machine's speed
 varies up to 2x between minutes.
 
@@ -155,10 +157,17 @@ def step_variants(a):
     return {
         "word2vec, negatives per positive (before)": configure(sgns, **base, B=50_000, group=0, inner_updates=True, chunk=3072),
         "word2vec, shared negatives (cpu preset)": configure(sgns, **base),
+        "word2vec, whole windows": configure(sgns, **base, windows=True, group=8),
         "QWEM, uniform negatives per positive (before)": configure(qwem, **base, B=50_000, negatives="uniform"),
         "QWEM, shared negatives": configure(qwem, **base, B=50_000, negatives="uniform", group=250),
         "QWEM, exact negatives (cpu preset)": configure(qwem, **base),
     }
+
+
+def pairs_per_step(config, data):
+    "B (1 + n_neg); with whole windows, B/2L centres times the expected weighted pairs of one centre's window, T/N."
+    positives = config.B / (2 * config.L) / float(data.index.scale) if config.windows else config.B
+    return positives * (1 + config.n_neg)
 
 
 class Timed:
@@ -180,7 +189,7 @@ class Timed:
             t = time.perf_counter()
             self.params, loss, _ = self.step(self.params, self.data, jax.random.key(self.k), 0.0); loss.block_until_ready()
             ts.append(time.perf_counter() - t)
-        return self.config.B * (1 + self.config.n_neg) / float(np.median(ts))
+        return pairs_per_step(self.config, self.data) / float(np.median(ts))
 
 
 def throughput(a, tokens, offsets, words, counts, out):

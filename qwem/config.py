@@ -12,7 +12,8 @@ import numpy as np
 from .storage import content_hash
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'Setting1', 'Word2vecReweighting', 'exact_negatives', 'TrainConfig', 'configure', 'model_config']
+__all__ = ['SCHEDULES', 'Setting1', 'Word2vecReweighting', 'exact_negatives', 'group_positives', 'TrainConfig', 'configure',
+           'model_config']
 
 # %% ../nbs/04_config.ipynb #47b442f7
 @dataclass(frozen=True)
@@ -42,6 +43,10 @@ def exact_negatives(c) -> bool:  # c: a TrainConfig (or anything with its fields
     "Whether the negative term is the exact sum over all pairs (QWEM, `Setting1(negatives='exact')`) rather than drawn."
     return getattr(c.reweighting, "negatives", None) == "exact"
 
+def group_positives(c) -> int:  # c: a TrainConfig (or anything with its fields)
+    "Positive slots that share one draw of negatives: group, times 2L with whole windows; 1 when nothing is shared."
+    return max(getattr(c, "group", 0), 1) * (2 * c.L if getattr(c, "windows", False) else 1)
+
 def _check_config(c):
     "Clear errors for impossible settings."
     if c.loss not in ("qwem", "sgns"): raise ValueError(f"loss must be 'qwem' or 'sgns', got {c.loss!r}")
@@ -58,8 +63,13 @@ def _check_config(c):
     if c.B % c.devices: raise ValueError(f"batch size B={c.B} must be divisible by the number of devices ({c.devices})")
     group = getattr(c, "group", 0)
     if not (isinstance(group, (int, np.integer)) and group >= 0): raise ValueError(f"group must be an integer >= 0, got {group!r}")
-    if group and c.B % (group * c.devices):
-        raise ValueError(f"batch size B={c.B} must be a multiple of group x devices = {group * c.devices}: change B or group")
+    if c.B % (group_positives(c) * c.devices):
+        raise ValueError(f"batch size B={c.B} must be a multiple of group x devices{' x 2L' if getattr(c, 'windows', False) else ''} "
+                         f"= {group_positives(c) * c.devices}: change B or group")
+    wn = getattr(c, "window_negatives", 0)
+    if not (isinstance(wn, (int, np.integer)) and wn >= 0): raise ValueError(f"window_negatives must be an integer >= 0, got {wn!r}")
+    if getattr(c, "windows", False) and not (c.reweighting.kind == "word2vec" and group >= 1):
+        raise ValueError("windows=True needs word2vec's reweighting (stream positives) and group >= 1 (centres per draw of negatives)")
     if exact_negatives(c):
         if c.loss != "qwem": raise ValueError("negatives='exact' needs loss='qwem' (the sum over all pairs is a Gram product only for QWEM's quadratic loss)")
         if c.inner_updates or group: raise ValueError("negatives='exact' samples no negatives: leave inner_updates=False and group=0")
@@ -76,6 +86,8 @@ class TrainConfig:
     B: int = 50_000               # positive pairs per step
     n_neg: int = 1                # negative pairs per positive pair
     group: int = 0                # positives sharing one draw of n_neg negatives (HogBatch); 0: each positive draws its own
+    windows: bool = False         # positives as whole centre windows (`sample_windows`): B = centres x 2L, group = centres per negative draw
+    window_negatives: int = 0     # windows: distinct negative words drawn per group, each weighted n_neg / window_negatives (0: n_neg)
     steps: int = 1000             # SGD steps
     lr: float | str = 1e-4        # base learning rate ("paper": converted from the authors' by `qwem.experiments.paper_lr`)
     schedule: str = "constant"    # "constant", "step" (x0.1 from 0.75*steps on), "linear" (to 0, word2vec's) or "ramp" (see lr_start)
@@ -106,7 +118,7 @@ def model(self:TrainConfig) -> str:
     paper = {("qwem", "setting1"): "qwem", ("sgns", "word2vec"): "sgns"}
     return paper.get((self.loss, self.reweighting.kind), f"{self.loss}+{self.reweighting.kind}")
 
-_ADDED = {"group": 0, "lr_start": None, "ramp_steps": 0}   # settings added after runs were cached: left out while at their default, so those runs keep their keys
+_ADDED = {"group": 0, "windows": False, "window_negatives": 0, "lr_start": None, "ramp_steps": 0}   # settings added after runs were cached: left out while at their default, so those runs keep their keys
 
 @patch
 def as_dict(self:TrainConfig) -> dict:

@@ -14,7 +14,8 @@ from .corpus import TokenStream, brown_corpus, build_token_stream, default_corpu
 from .counting import count_corpus
 from .target import acceptance_probability, canonical_psi, target_matrix
 from .dynamics import half_rise_times, time_per_step, singular_value_trajectory, initial_singular_values
-from .step import TrainConfig, model_config, configure, pair_probabilities
+from .config import TrainConfig, configure, group_positives, model_config
+from .step import pair_probabilities
 from .train import train, save_word2vec, TrainResult, time_of_step
 
 # %% auto #0
@@ -49,7 +50,7 @@ def open_corpus(spec="default",                    # 'default', 'brown', a token
 
 # %% ../nbs/05a_experiments.ipynb #407b2f9e
 PRESETS = {
-    "qwem": {"cpu": model_config("qwem", B=50_000, n_neg=5, steps=2_000, lr=3.2e-5, schedule="step", sigma=1e-3,
+    "qwem": {"cpu": model_config("qwem", B=50_000, n_neg=5, steps=1_400, lr=3.2e-5, schedule="step", sigma=1e-3,
                                  positives="entries", negatives="exact", snapshot_steps=(0,)),
              "paper": model_config("qwem", B=50_000, n_neg=1, steps=4_000_000, lr="paper", schedule="step", sigma=1e-12 / np.sqrt(200),
                                    positives="stream", negatives="unigram", snapshot_steps=(0,)),
@@ -75,7 +76,7 @@ def on_devices(config:TrainConfig, # the run's settings
               ) -> TrainConfig:
     "The configuration on n data-parallel devices, lowered to the largest count that divides its batch into whole groups."
     n = max(1, min(n or len(jax.devices()), len(jax.devices())))
-    unit = max(config.group, 1)
+    unit = group_positives(config)   # positives per draw of negatives: a device holds whole groups
     return configure(config, devices=max(k for k in range(1, n + 1) if config.B % (unit * k) == 0))
 
 # %% ../nbs/05a_experiments.ipynb #cd29272f

@@ -12,8 +12,8 @@ from .target import acceptance_probability
 
 # %% auto #0
 __all__ = ['alias_table', 'alias_probabilities', 'alias_sample', 'window_weights', 'PairIndex', 'pair_index', 'sample_positive',
-           'positive_distribution', 'EntryIndex', 'entry_index', 'sample_entries', 'keep_probability',
-           'subsample_stream']
+           'positive_distribution', 'window_pairs', 'sample_windows', 'EntryIndex', 'entry_index', 'sample_entries',
+           'keep_probability', 'subsample_stream']
 
 # %% ../nbs/04_sampling.ipynb #af2b92be
 def alias_table(p, # (n,) nonnegative weights, any scale
@@ -72,6 +72,11 @@ class PairIndex:
     n_k: jax.Array     # (L,) int32 number of positions with a neighbour at distance k in the same document
     k_prob: jax.Array  # (L,) float32 alias table for k, probability proportional to w_k n_k
     k_alias: jax.Array # (L,) int32
+    left: jax.Array    # (N,) uint8 room to the left in the same document, at most L (0 on the padding)
+    right: jax.Array   # (N,) uint8 room to the right, at most L (0 on the padding)
+    w_k: jax.Array     # (L,) float32 window weights
+    n_tokens: jax.Array  # () int32 length of the unpadded stream
+    scale: jax.Array   # () float32 n_tokens / T, T = 2 sum_k w_k n_k the total weight of the ordered pairs
 
 def pair_index(tokens, # (N,) integer token ids, documents concatenated
                offsets, # (n_docs+1,) int64 document boundaries into `tokens`
@@ -80,7 +85,7 @@ def pair_index(tokens, # (N,) integer token ids, documents concatenated
                pad_to:int|None=None, # pad the arrays to this length (fixed shapes across re-subsampled streams)
                device=None, # put the arrays on this device or sharding (default: JAX's default device)
               ) -> PairIndex:
-    "Precompute the per-position room to the right so that positive pairs never cross a document."
+    "Precompute the per-position room to the left and right so that positive pairs never cross a document."
     tokens = np.asarray(tokens); offsets = np.asarray(offsets, dtype=np.int64)
     N = len(tokens)
     if tokens.ndim != 1: raise ValueError(f"tokens must be 1-D, got shape {tokens.shape}")
@@ -89,7 +94,9 @@ def pair_index(tokens, # (N,) integer token ids, documents concatenated
     w = window_weights(L, dynamic)
     lens = np.diff(offsets)
     doc_end = np.repeat(offsets[1:], lens)                      # end of each position's document
-    room = np.minimum(doc_end - 1 - np.arange(N), L).astype(np.uint8 if L < 256 else np.int32)
+    if L > 255: raise ValueError(f"window L={L} is too wide (at most 255)")
+    room = np.minimum(doc_end - 1 - np.arange(N), L).astype(np.uint8)
+    left = np.minimum(np.arange(N) - np.repeat(offsets[:-1], lens), L).astype(np.uint8)
     order = np.argsort(-room.astype(np.int32), kind="stable").astype(np.int32)
     n_k = np.array([np.maximum(lens - k, 0).sum() for k in range(1, L + 1)], dtype=np.int64)
     if n_k[0] == 0: raise ValueError("no document has two in-vocabulary tokens: there are no positive pairs to sample")
@@ -99,9 +106,12 @@ def pair_index(tokens, # (N,) integer token ids, documents concatenated
         if pad_to < N: raise ValueError(f"pad_to={pad_to} is shorter than the stream ({N} tokens)")
         tokens = np.concatenate([tokens, np.zeros(pad_to - N, tokens.dtype)])
         order = np.concatenate([order, np.zeros(pad_to - N, np.int32)])
+        left, room = (np.concatenate([a, np.zeros(pad_to - N, np.uint8)]) for a in (left, room))
     tok_dtype = np.uint16 if tokens.dtype in (np.uint8, np.uint16) else np.int32
     put = lambda a: jax.device_put(a, device)
-    return PairIndex(put(tokens.astype(tok_dtype)), put(order), put(n_k.astype(np.int32)), put(kp), put(ka))
+    scale = np.float32(N / (2 * (w * n_k).sum()))
+    return PairIndex(put(tokens.astype(tok_dtype)), put(order), put(n_k.astype(np.int32)), put(kp), put(ka), put(left), put(room),
+                     put(w.astype(np.float32)), put(np.int32(N)), put(scale))
 
 # %% ../nbs/04_sampling.ipynb #769f3ff1
 def sample_positive(key, # jax PRNG key
@@ -135,6 +145,26 @@ def positive_distribution(index:PairIndex, # from `pair_index` (small streams on
         np.add.at(P, (tok[p], tok[p + k]), pk[k - 1] / n_k[k - 1] / 2)
         np.add.at(P, (tok[p + k], tok[p]), pk[k - 1] / n_k[k - 1] / 2)
     return P
+
+# %% ../nbs/04_sampling.ipynb #8494487b
+def window_pairs(index:PairIndex, # from `pair_index`
+                 p, # (m,) int32 centre positions < index.n_tokens
+                ) -> tuple[jax.Array, jax.Array, jax.Array]: # centres (m,), contexts (m, 2L) int32, weights (m, 2L) float32
+    "Each centre position with its 2L neighbours p-L..p-1, p+1..p+L, weighted w_k N/T (0 where the window leaves the document)."
+    L = index.w_k.shape[0]
+    k = jnp.arange(1, L + 1, dtype=jnp.int32)
+    offs, wk = jnp.concatenate([-k[::-1], k]), jnp.concatenate([index.w_k[::-1], index.w_k])
+    room = jnp.concatenate([jnp.repeat(index.left[p, None], L, 1), jnp.repeat(index.right[p, None], L, 1)], 1).astype(jnp.int32)
+    valid = jnp.abs(offs) <= room
+    ctx = index.tokens[jnp.where(valid, p[:, None] + offs, p[:, None])].astype(jnp.int32)
+    return index.tokens[p].astype(jnp.int32), ctx, jnp.where(valid, wk * index.scale, 0.0)
+
+def sample_windows(key, # jax PRNG key
+                   index:PairIndex, # from `pair_index`
+                   m:int, # number of centre positions
+                  ) -> tuple[jax.Array, jax.Array, jax.Array]: # centres (m,), contexts (m, 2L), weights (m, 2L)
+    "m centre positions drawn uniformly from the stream, each with its whole window (`window_pairs`)."
+    return window_pairs(index, jax.random.randint(key, (m,), 0, index.n_tokens, dtype=jnp.int32))
 
 # %% ../nbs/04_sampling.ipynb #3c46f621
 @jax.tree_util.register_dataclass

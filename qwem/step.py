@@ -5,6 +5,7 @@
 # %% ../nbs/04a_step.ipynb #c637b30e
 from __future__ import annotations
 from dataclasses import dataclass
+from functools import partial
 import numpy as np
 import jax
 import jax.numpy as jnp
@@ -125,7 +126,8 @@ class PairSource:
             self.keep = keep_probability(self.unigram, rw.subsample)
             self._data = self._epoch_data(0)
             nk = np.asarray(self._data.index.n_k, np.float64)
-            self.steps_per_epoch = max(1, int(round(2 * (window_weights(config.L, config.dynamic_window) * nk).sum() / config.B)))
+            per_epoch = int(self._data.index.n_tokens) * 2 * config.L if config.windows else 2 * (window_weights(config.L, config.dynamic_window) * nk).sum()
+            self.steps_per_epoch = max(1, int(round(per_epoch / config.B)))   # an epoch: every pair (windows: every centre) once on average
 
     def _epoch_data(self, e):
         tk, of = subsample_stream(self.tokens, self.offsets, self.keep, np.random.default_rng([self.config.seed, e]))
@@ -220,18 +222,55 @@ def exact_negative_term(W, # (V, d) float32 word embeddings, or a block of their
     return W @ gc / 2 + sc, C @ gw / 2 + sw, jnp.sum(gw * gc) / 4 + sw @ sc
 
 
+# %% ../nbs/04a_step.ipynb #4174b99e
+def _window_grads(W, C, batch, *, loss, tied, group, neg_weight=1.0, lr=None):
+    """`_local_grads` for whole windows: batch = centres (m,), contexts (m, 2L), negatives (m/group, K), weights (m, 2L).
+    As in word2vec's skip-gram, the contexts' rows of W are scored against the centre's and the negatives' rows of C; each
+    negative of a slot weighs neg_weight times the slot. Returns the summed gradients (or, with `lr`, the weights after each
+    chunk's update in turn), the loss and max |x|."""
+    get = lambda A, i: A.at[i].get(mode="promise_in_bounds")
+    add = lambda G, i, u: G.at[i].add(u, mode="promise_in_bounds")
+    terms, d, inner = loss_terms(loss), W.shape[1], lr is not None
+    def body(carry, xs):
+        G, Gc = carry
+        Wr, Cr = (G, G if tied else Gc) if inner else (W, W if tied else C)
+        i, j, jn, a = xs                                              # (g,) (g, 2L) (K,) (g, 2L)
+        ci, wj, wn = get(Cr, i), get(Wr, j), get(Cr, jn)              # (g, d) (g, 2L, d) (K, d)
+        wflat, aflat = wj.reshape(-1, d), a.reshape(-1, 1)
+        xp, xn = jnp.einsum("gd,gkd->gk", ci, wj), wflat @ wn.T       # (g, 2L) (g 2L, K)
+        (lp, dp), (ln, dn) = terms(xp, False), terms(xn, True)
+        gp, gn = dp * a, dn * (aflat * neg_weight)
+        if inner: gp, gn = -lr * gp, -lr * gn
+        upd_w = (gp[..., None] * ci[:, None, :]).reshape(-1, d) + gn @ wn
+        ids_c, upd_c = jnp.concatenate([i, jn]), jnp.concatenate([jnp.einsum("gk,gkd->gd", gp, wj), gn.T @ wflat])
+        if tied: G = add(G, jnp.concatenate([j.reshape(-1), ids_c]), jnp.concatenate([upd_w, upd_c]))
+        else: G, Gc = add(G, j.reshape(-1), upd_w), add(Gc, ids_c, upd_c)
+        mx = jnp.maximum(jnp.max(jnp.abs(jnp.where(a > 0, xp, 0.0))), jnp.max(jnp.abs(jnp.where(aflat > 0, xn, 0.0))))
+        return (G, Gc), (jnp.sum(lp * a) + neg_weight * jnp.sum(ln * aflat), mx)
+    init = (W, C) if inner else (jnp.zeros_like(W), None if tied else jnp.zeros_like(C))
+    ci, cj, nj, a = batch
+    xs = (ci.reshape(-1, group), cj.reshape(-1, group, cj.shape[1]), nj, a.reshape(-1, group, a.shape[1]))
+    (G, Gc), (vals, mx) = jax.lax.scan(body, init, xs)
+    return G, Gc, jnp.sum(vals), jnp.max(mx)
+
 # %% ../nbs/04a_step.ipynb #7ce8fac5
 def sample_batch(key, # jax PRNG key of the step
                  data:TrainData, # from `PairSource`
                  *, B:int, n_neg:int, # positive pairs, negatives per positive (0: none, for exact negatives)
-                 group:int=0, # positives sharing one draw of negatives (0: each its own)
+                 group:int=0, # positives sharing one draw of negatives (0: each its own); with windows, centres sharing one
+                 windows:bool=False, # B/2L whole centre windows (word2vec's reweighting): centres (m,), contexts and weights (m, 2L),
+                                     # n_neg negatives per group of centres
                 ) -> tuple: # centres (B,), contexts (B,), negatives (B, n) or (B/group, n) uint32; under Setting 1 weights (B,), (B, n)
     "Draw one minibatch of positive and negative pairs on the device."
     kp, kn = jax.random.split(key)
+    u32 = lambda x: x.astype(jnp.uint32)      # unsigned ids: no negative-index wrap-around in the gathers
+    if windows:
+        m = B // (2 * data.index.w_k.shape[0])
+        ci, cj, a = sample_windows(kp, data.index, m)
+        return u32(ci), u32(cj), u32(alias_sample(kn, *data.neg, (m // group, n_neg))), a / m   # a mean over the m windows
     if data.entries is not None: ci, cj = sample_entries(kp, data.entries, B)
     else: ci, cj = sample_positive(kp, data.index, B, orient=True)
     nj = alias_sample(kn, *data.neg, (B // group if group else B, n_neg))
-    u32 = lambda x: x.astype(jnp.uint32)      # unsigned ids: no negative-index wrap-around in the gathers
     if data.psi is None: return u32(ci), u32(cj), u32(nj)
     V = data.psi.shape[0]
     look = lambda i, j: data.psi.reshape(-1).at[i * V + j].get(mode="promise_in_bounds")
@@ -249,7 +288,7 @@ def device_mesh(devices:int=1, # the first `devices` local devices
                          f"XLA_FLAGS=--xla_force_host_platform_device_count={devices} before importing jax")
     return Mesh(np.array(jax.devices()[:devices]), ("batch",))
 
-def make_step(config:TrainConfig, # loss, B, n_neg, group, tied, chunk, inner_updates, reweighting.negatives
+def make_step(config:TrainConfig, # loss, B, n_neg, group, windows, tied, chunk, inner_updates, reweighting.negatives
               mesh:Mesh|None=None, # 1-D mesh with axis "batch" (default: `device_mesh(config.devices)`)
              ):
     "Jitted SGD step `step(params, data, key, lr) -> (params, loss, max|x|)` and the minibatch gradient `grad(params, data, key)`."
@@ -259,13 +298,16 @@ def make_step(config:TrainConfig, # loss, B, n_neg, group, tied, chunk, inner_up
     exact = exact_negatives(c)
     n_neg = 0 if exact else c.n_neg
     chunk = c.group or _divisor(c.B // nd, max(1, c.chunk // (1 + n_neg)))
-    kw = dict(loss=c.loss, B=c.B, tied=c.tied, chunk=chunk, shared=bool(c.group), exact=exact)
+    if c.windows: n_neg = c.window_negatives or c.n_neg   # drawn per group of centres, each weighted n_neg / drawn
+    local = (partial(_window_grads, loss=c.loss, tied=c.tied, group=c.group, neg_weight=c.n_neg / n_neg) if c.windows else
+             partial(_local_grads, loss=c.loss, B=c.B, tied=c.tied, chunk=chunk, shared=bool(c.group), exact=exact))
     bat = NamedSharding(mesh, P("batch"))
-    def sample(key, data): return jax.lax.with_sharding_constraint(sample_batch(key, data, B=c.B, n_neg=n_neg, group=c.group), bat)
+    def sample(key, data):
+        return jax.lax.with_sharding_constraint(sample_batch(key, data, B=c.B, n_neg=n_neg, group=c.group, windows=c.windows), bat)
     smap = lambda f: jax.shard_map(f, mesh=mesh, in_specs=(P(), P("batch"), P()), out_specs=P(), check_vma=False)
     psum = lambda x: x if nd == 1 else jax.lax.psum(x, "batch")
     def grads_at(params, batch, _):
-        G, Gc, loss, mx = _local_grads(params["W"], params.get("C"), batch, **kw)
+        G, Gc, loss, mx = local(params["W"], params.get("C"), batch)
         if exact:   # each device the exact term of its block of rows, before the sum
             if params["W"].shape[0] % nd: raise ValueError(f"negatives='exact' on {nd} devices needs V divisible by {nd}")
             r = params["W"].shape[0] // nd; k = jax.lax.axis_index("batch") * r if nd > 1 else 0
@@ -284,7 +326,7 @@ def make_step(config:TrainConfig, # loss, B, n_neg, group, tied, chunk, inner_up
         if not c.inner_updates:
             G, Gc, loss, mx = grads_at(params, batch, lr)
             return {k: params[k] - lr * g for k, g in (("W", G), ("C", Gc)) if g is not None}, loss, mx
-        W, C, loss, mx = _local_grads(params["W"], params.get("C"), batch, lr=lr, **kw)   # each device's chunks from the same W
+        W, C, loss, mx = local(params["W"], params.get("C"), batch, lr=lr)   # each device's chunks from the same W
         new = {"W": W} if c.tied else {"W": W, "C": C}
         if nd > 1:   # the devices' changes are summed
             new = {k: params[k] + jax.lax.psum(v - params[k], "batch") for k, v in new.items()}

@@ -95,7 +95,7 @@ _DP_SCRIPT = textwrap.dedent("""
 """)
 
 @pytest.mark.parametrize("model,extra", [("qwem", {}), ("sgns", {}), ("sgns", {"group": 64}), ("qwem", {"group": 64}),
-                                         ("qwem", {"negatives": "exact", "positives": "entries"})])
+                                         ("qwem", {"negatives": "exact", "positives": "entries"}), ("sgns", {"windows": True, "group": 4})])
 def test_two_devices_match_one(model, extra):
     """One device against two forced CPU devices (a fresh process: JAX fixes its devices at start-up). The sampled pairs are
     identical, only the order of float32 additions differs: relative Frobenius error below 1e-5, while W moved by more than 5%."""
