@@ -83,7 +83,7 @@ def cmd_reproduce(a):
     from qwem.reproduce import reproduce, COLUMNS, FIGURE3B_COLUMNS
     cols = FIGURE3B_COLUMNS if a.columns is None else tuple(c.strip() for c in a.columns.split(",") if c.strip())
     if a.no_train: cols = tuple(c for c in cols if c not in COLUMNS or COLUMNS[c].kind != "trained")
-    reproduce(a.out, corpus=a.corpus, V=a.V, L=a.L, d=a.d, columns=cols, scaling=not a.no_scaling, dynamics=not a.no_dynamics, rmt=not a.no_rmt, ablation=a.ablation,
+    reproduce(a.out, corpus=a.corpus, V=a.V, L=a.L, d=a.d, columns=cols, scaling=a.scaling, dynamics=not a.no_dynamics, rmt=not a.no_rmt, ablation=a.ablation,
               train_preset=a.preset, w2v_workers=a.gensim_workers, devices=a.devices, publish=a.publish, force=a.force, progress=not a.no_progress)
 
 def _reproduce_args(c):
@@ -98,7 +98,7 @@ def _reproduce_args(c):
     c.add_argument("--gensim-workers", type=int, default=2, help="gensim's worker threads (1: deterministic; default: 2)")
     c.add_argument("--devices", type=int, help="data-parallel devices of our trainers (default: one per core)")
     c.add_argument("--no-train", action="store_true", help="skip our trainers' columns (QWEM and word2vec (ours))")
-    c.add_argument("--no-scaling", action="store_true", help="skip the corpus-size comparison")
+    c.add_argument("--scaling", action="store_true", help="also the corpus-size comparison (not in the paper; about 4 more minutes on 2 cores)")
     c.add_argument("--no-dynamics", action="store_true", help="skip gradient descent on M* (figure2_gd.png)")
     c.add_argument("--no-rmt", action="store_true", help="skip the task-vector analysis (Figures 4 and 6; a dense eigh of M*)")
     c.add_argument("--ablation", action="store_true", help="also train the loss x reweighting ablation (about 30 min on 2 cores)")
