@@ -169,19 +169,20 @@ def _negative_products(wi, wn, gn=None):
     if gn is None: return jnp.einsum("cd,cnd->cn", wi, wn) if wn.ndim == 3 else wi @ wn.T
     return jnp.einsum("cn,cnd->cd", gn, wn) if wn.ndim == 3 else gn @ wn
 
+def _get(A, i): return A.at[i].get(mode="promise_in_bounds")          # ids are in range: skip the bounds handling
+def _add(G, i, u): return G.at[i].add(u, mode="promise_in_bounds")
+
 def _local_grads(W, C, batch, *, loss, B, tied, chunk, lr=None, shared=False, exact=False):
     """Per-device gradient of the minibatch loss, accumulated chunk by chunk (sparse row updates); also the loss and max |x|.
     With `lr`, each chunk's update -lr * grad is applied at once instead (SGD with batch = chunk) and the new (W, C) returned.
     `shared`: a chunk is one group whose positives share the same negatives; `exact`: no negatives (added by `exact_negative_term`)."""
-    get = lambda A, i: A.at[i].get(mode="promise_in_bounds")
-    add = lambda G, i, u: G.at[i].add(u, mode="promise_in_bounds")
     d, inner = W.shape[1], lr is not None
     def body(carry, xs):
         G, Gc = carry
         Wr, Cr = (G, G if tied else Gc) if inner else (W, W if tied else C)   # rows are read from the carry when updating inside
         i, j, jn = xs[:3]
-        wi, wj = get(Wr, i), get(Cr, j)                                # (c,d) (c,d)
-        wn = None if exact else get(Cr, jn)                            # (c,n,d), or (n,d) shared by the chunk
+        wi, wj = _get(Wr, i), _get(Cr, j)                                # (c,d) (c,d)
+        wn = None if exact else _get(Cr, jn)                            # (c,n,d), or (n,d) shared by the chunk
         xp, xn = jnp.sum(wi * wj, -1), None if exact else _negative_products(wi, wn)
         gp, gn = _pair_derivatives(xp, xn, xs, loss, B)
         if inner: gp, gn = -lr * gp, -lr * gn
@@ -192,13 +193,13 @@ def _local_grads(W, C, batch, *, loss, B, tied, chunk, lr=None, shared=False, ex
             upd_n = gn.T @ wi if shared else (gn[..., None] * wi[:, None, :]).reshape(-1, d)
             ids, upd = (i, j, jn.reshape(-1)), (upd_i, upd_j, upd_n)
         if not inner:   # separate scatters into the zero-initialised gradient are the fastest here
-            G = add(G, i, upd_i)
+            G = _add(G, i, upd_i)
             for ix, u in zip(ids[1:], upd[1:]):
-                if tied: G = add(G, ix, u)
-                else: Gc = add(Gc, ix, u)
+                if tied: G = _add(G, ix, u)
+                else: Gc = _add(Gc, ix, u)
         # updating in place: one scatter per matrix, after all its gathers (with several, XLA copies the (V, d) carry every chunk)
-        elif tied: G = add(G, jnp.concatenate(ids), jnp.concatenate(upd))
-        else: G, Gc = add(G, i, upd_i), add(Gc, jnp.concatenate(ids[1:]), jnp.concatenate(upd[1:]))
+        elif tied: G = _add(G, jnp.concatenate(ids), jnp.concatenate(upd))
+        else: G, Gc = _add(G, i, upd_i), _add(Gc, jnp.concatenate(ids[1:]), jnp.concatenate(upd[1:]))
         return (G, Gc), (xp, xp if exact else xn)
     init = (W, C) if inner else (jnp.zeros_like(W), None if tied else jnp.zeros_like(C))
     n_chunks = len(batch[0]) // chunk                  # explicit: the (B, 0) arrays of exact negatives have no -1
@@ -228,14 +229,12 @@ def _window_grads(W, C, batch, *, loss, tied, group, neg_weight=1.0, lr=None):
     As in word2vec's skip-gram, the contexts' rows of W are scored against the centre's and the negatives' rows of C; each
     negative of a slot weighs neg_weight times the slot. Returns the summed gradients (or, with `lr`, the weights after each
     chunk's update in turn), the loss and max |x|."""
-    get = lambda A, i: A.at[i].get(mode="promise_in_bounds")
-    add = lambda G, i, u: G.at[i].add(u, mode="promise_in_bounds")
     terms, d, inner = loss_terms(loss), W.shape[1], lr is not None
     def body(carry, xs):
         G, Gc = carry
         Wr, Cr = (G, G if tied else Gc) if inner else (W, W if tied else C)
         i, j, jn, a = xs                                              # (g,) (g, 2L) (K,) (g, 2L)
-        ci, wj, wn = get(Cr, i), get(Wr, j), get(Cr, jn)              # (g, d) (g, 2L, d) (K, d)
+        ci, wj, wn = _get(Cr, i), _get(Wr, j), _get(Cr, jn)              # (g, d) (g, 2L, d) (K, d)
         wflat, aflat = wj.reshape(-1, d), a.reshape(-1, 1)
         xp, xn = jnp.einsum("gd,gkd->gk", ci, wj), wflat @ wn.T       # (g, 2L) (g 2L, K)
         (lp, dp), (ln, dn) = terms(xp, False), terms(xn, True)
@@ -243,8 +242,8 @@ def _window_grads(W, C, batch, *, loss, tied, group, neg_weight=1.0, lr=None):
         if inner: gp, gn = -lr * gp, -lr * gn
         upd_w = (gp[..., None] * ci[:, None, :]).reshape(-1, d) + gn @ wn
         ids_c, upd_c = jnp.concatenate([i, jn]), jnp.concatenate([jnp.einsum("gk,gkd->gd", gp, wj), gn.T @ wflat])
-        if tied: G = add(G, jnp.concatenate([j.reshape(-1), ids_c]), jnp.concatenate([upd_w, upd_c]))
-        else: G, Gc = add(G, j.reshape(-1), upd_w), add(Gc, ids_c, upd_c)
+        if tied: G = _add(G, jnp.concatenate([j.reshape(-1), ids_c]), jnp.concatenate([upd_w, upd_c]))
+        else: G, Gc = _add(G, j.reshape(-1), upd_w), _add(Gc, ids_c, upd_c)
         mx = jnp.maximum(jnp.max(jnp.abs(jnp.where(a > 0, xp, 0.0))), jnp.max(jnp.abs(jnp.where(aflat > 0, xn, 0.0))))
         return (G, Gc), (jnp.sum(lp * a) + neg_weight * jnp.sum(ln * aflat), mx)
     init = (W, C) if inner else (jnp.zeros_like(W), None if tied else jnp.zeros_like(C))
