@@ -239,6 +239,13 @@ def _weighted_in_place(ws, L:int) -> np.ndarray:
     for i in range(0, len(ws), 1 << 22): w[i:i + (1 << 22)] = ws[i:i + (1 << 22)] / L
     return w
 
+def _matrices(indptr, cols, raw, ws, V:int, L:int) -> tuple:
+    "(raw, weighted) CSR matrices from counts [indptr, columns, raw, weighted sums]; `ws` becomes the weighted data."
+    raw_m = sp.csr_array((raw, cols, indptr), shape=(V, V))
+    w_m = sp.csr_array((_weighted_in_place(ws, L), raw_m.indices.copy(), raw_m.indptr.copy()), shape=(V, V))
+    raw_m.has_sorted_indices = w_m.has_sorted_indices = True
+    return raw_m, w_m
+
 def sparse_cooccurrence_counts(
     tokens,        # (n,) integer word ids; ids < V are words, V is an out-of-vocabulary gap
     offsets,       # (n_docs + 1,) int64 boundaries: document d is tokens[offsets[d]:offsets[d+1]]
@@ -268,9 +275,7 @@ def sparse_cooccurrence_counts(
     if n_pairs == 0:
         raise ValueError(f"no pair of in-vocabulary tokens lies within distance L = {L} inside a document "
                          "(out-of-vocabulary gaps separate them all): use a larger V or L")
-    raw_m = sp.csr_array((raw, cols, indptr), shape=(V, V))
-    w_m = sp.csr_array((_weighted_in_place(ws, L), raw_m.indices.copy(), raw_m.indptr.copy()), shape=(V, V))
-    raw_m.has_sorted_indices = w_m.has_sorted_indices = True
+    raw_m, w_m = _matrices(indptr, cols, raw, ws, V, L)
     lens = np.diff(offsets)
     info = dict(fingerprint=None, V=int(V), L=int(L), oov=None, tokenizer=None,
                 n_positions=int(n), n_tokens=n_tokens, n_gaps=int(n - n_tokens), n_docs=int(lens.size),
@@ -281,6 +286,24 @@ def sparse_cooccurrence_counts(
     info.update(meta or {})
     if ckpt is not None and (ckpt / "checkpoint.json").exists(): _remove_checkpoint(ckpt)
     return SparseCooccurrenceCounts(raw_m, w_m, unigram, int(L), info)
+
+# %% ../nbs/01a_sparse_counts.ipynb #49562825
+_ADDITIVE = ("n_positions", "n_tokens", "n_gaps", "n_docs", "n_pairs", "n_docs_shorter_than_window", "n_docs_shorter_than_2")
+
+def _add(self, other:"SparseCooccurrenceCounts") -> "SparseCooccurrenceCounts":
+    "Exact counts of two disjoint sets of documents together (the same V and L): `a + b`."
+    if not isinstance(other, SparseCooccurrenceCounts): return NotImplemented
+    if (other.V, other.L) != (self.V, self.L):
+        raise ValueError(f"cannot add counts of V={other.V:,}, L={other.L} to counts of V={self.V:,}, L={self.L}: "
+                         "count every part with the same V and L")
+    sums = [[c.raw.indptr, c.raw.indices, c.raw.data, np.rint(c.weighted.data * c.L).astype(np.int64)] for c in (self, other)]
+    raw, w = _matrices(*_add_counts(*sums, self.V), self.V, self.L)
+    meta = {k: v for k, v in self.meta.items() if other.meta.get(k) == v}  # what both parts share
+    meta.update({k: self.meta[k] + other.meta[k] for k in _ADDITIVE if k in self.meta and k in other.meta})
+    meta["nnz"] = int(raw.nnz)
+    return SparseCooccurrenceCounts(raw, w, self.unigram + other.unigram, self.L, meta)
+
+SparseCooccurrenceCounts.__add__ = _add
 
 # %% ../nbs/01a_sparse_counts.ipynb #d01e2e9c
 def count_corpus_sparse(

@@ -509,3 +509,15 @@ def test_sparse_default_corpus_equals_dense_at_10k():
     s = sparse_cooccurrence_counts(tokens, offsets, 10_000, 16, progress=False)
     d = cooccurrence_counts(tokens, offsets, 10_000, 16, progress=False)
     assert_sparse_equals_dense(s, d)
+
+
+@pytest.mark.parametrize("cuts", [[150], [1, 200, 399]])
+def test_sparse_shards_add_up_exactly(cuts, stream_arrays):
+    "Counts of sets of documents counted apart and added (a + b, as distributed counting does) == the whole stream's."
+    toks, offs = stream_arrays
+    bounds = [0, *cuts, len(offs) - 1]
+    parts = [sparse_cooccurrence_counts(toks[offs[a]:offs[b]], offs[a:b + 1] - offs[a], 40, 7, progress=False)
+             for a, b in zip(bounds, bounds[1:]) if np.diff(offs[a:b + 1]).max() >= 2]
+    total = parts[0]
+    for p in parts[1:]: total = total + p
+    assert_sparse_equals_dense(total, cooccurrence_counts(toks, offs, 40, 7, progress=False))
