@@ -32,14 +32,29 @@ def cmd_corpus(a):
     print(f"token stream at {ts.folder} ({time.perf_counter() - t0:.1f} s)")
 
 def cmd_count(a):
-    "Count co-occurrences of a corpus (cached next to it)."
+    "Count co-occurrences of a corpus (cached next to it), or with --scheduler on a Dask cluster."
     from qwem.counting import count_corpus
     from qwem.reproduce import counts_summary
-    ts = _open(a)
-    t0 = time.perf_counter()
-    s = counts_summary(count_corpus(ts, V=a.V, L=a.L, oov=a.oov))
-    print(f"{s['tokens']:,} in-vocabulary tokens ({ts.coverage(a.V):.1%} of {ts.n_tokens:,}), V = {a.V:,}, L = {a.L}: "
-          f"{s['pairs']:,} pairs, {s['nonzero_fraction']:.1%} of entries non-zero, {time.perf_counter() - t0:.2f} s")
+    if a.scheduler is None and (a.shards is not None or a.save is not None):
+        raise ValueError("--shards and --save go with --scheduler (a local count is cached next to the corpus)")
+    if a.scheduler is not None and a.wikipedia:  # the workers read the parquet files themselves: nothing tokenised here
+        from qwem.distributed_counts import distributed_counts
+        t0 = time.perf_counter()
+        c = distributed_counts(a.wikipedia, a.V, a.L, scheduler=a.scheduler, oov=a.oov)
+        s, where = counts_summary(c), f"{c.meta['n_positions']:,} tokens"
+    else:
+        ts = _open(a)
+        t0 = time.perf_counter()
+        if a.scheduler is None: c = count_corpus(ts, V=a.V, L=a.L, oov=a.oov)
+        else:
+            from qwem.distributed_counts import distributed_counts
+            c = distributed_counts(ts, a.V, a.L, scheduler=a.scheduler, shards=a.shards, oov=a.oov)
+        s, where = counts_summary(c), f"{ts.coverage(a.V):.1%} of {ts.n_tokens:,}"
+    print(f"{s['tokens']:,} in-vocabulary tokens ({where}), V = {a.V:,}, L = {a.L}: "
+          f"{s['pairs']:,} pairs, {s['nonzero_fraction']:.1%} of entries non-zero, {time.perf_counter() - t0:.2f} s"
+          + (f" on the cluster at {a.scheduler} ({c.meta['workers']} workers, {c.meta['shards']} shards)" if a.scheduler else ""))
+    if a.save is not None:
+        c.save(a.save); print(f"counts saved in {a.save}")
 
 # %% ../nbs/08b_cli.ipynb #aeed0bfe
 _TRAIN_OPTIONS = dict(steps="steps", lr="lr", batch="B", negatives="n_neg", schedule="schedule", init="init", sigma="sigma",
@@ -198,6 +213,10 @@ def parser() -> argparse.ArgumentParser:
         _corpus_args(c)
         c.add_argument("-L", "--window", type=int, default=16, dest="L", help="window half-width (default: 16)")
         c.add_argument("--oov", choices=["drop", "gap"], default="drop", help="drop out-of-vocabulary tokens (the paper) or keep them as gaps")
+        c.add_argument("--scheduler", metavar="ADDRESS", help="count on the Dask cluster at this scheduler (e.g. tcp://10.0.0.5:8786); "
+                       "the workers read the corpus (--corpus folder, or --wikipedia parquet files) from the same path")
+        c.add_argument("--shards", type=int, help="--scheduler with a token stream: document ranges (default: 2 per worker)")
+        c.add_argument("--save", metavar="FOLDER", help="--scheduler: save the counts there (raw.npy, weighted.npy, unigram.npy, manifest.json)")
     verb("corpus", cmd_corpus, _corpus_args); verb("count", cmd_count, count_args)
     verb("train", cmd_train, _train_args); verb("reproduce", cmd_reproduce, _reproduce_args)
     verb("embed", cmd_embed, _embed_args); verb("features", cmd_features, _features_args); verb("rmt", cmd_rmt, _rmt_args)
