@@ -31,30 +31,31 @@ def cmd_corpus(a):
     print(format_corpus_summary(corpus_summary(ts, a.V)))
     print(f"token stream at {ts.folder} ({time.perf_counter() - t0:.1f} s)")
 
+def _count_on_cluster(a):
+    "qwem count --scheduler: sparse counts on a Dask cluster; the workers read the corpus themselves."
+    from qwem.distributed_counts import distributed_counts
+    t0 = time.perf_counter()
+    ts = None if a.wikipedia else _open(a)  # parquet files are tokenised by the workers, not here
+    c = distributed_counts(a.wikipedia or ts, a.V, a.L, scheduler=a.scheduler, shards=a.shards, oov=a.oov)
+    m = c.meta
+    print(f"{m['n_tokens']:,} in-vocabulary tokens ({f'{ts.coverage(a.V):.1%} of {ts.n_tokens:,}' if ts else 'parquet files'}), "
+          f"V = {a.V:,}, L = {a.L}: {m['n_pairs']:,} pairs, {c.raw.nnz / c.V ** 2:.1%} of entries non-zero, "
+          f"{time.perf_counter() - t0:.2f} s on {m['workers']} workers ({m['shards']} shards) at {a.scheduler}")
+    if a.save is not None:
+        c.save(a.save); print(f"counts saved in {a.save} (qwem.sparse_counts.SparseCooccurrenceCounts.load reads them)")
+
 def cmd_count(a):
     "Count co-occurrences of a corpus (cached next to it), or with --scheduler on a Dask cluster."
+    if a.scheduler is not None: return _count_on_cluster(a)
+    if a.shards is not None or a.save is not None:
+        raise ValueError("--shards and --save go with --scheduler (a local count is cached next to the corpus)")
     from qwem.counting import count_corpus
     from qwem.reproduce import counts_summary
-    if a.scheduler is None and (a.shards is not None or a.save is not None):
-        raise ValueError("--shards and --save go with --scheduler (a local count is cached next to the corpus)")
-    if a.scheduler is not None and a.wikipedia:  # the workers read the parquet files themselves: nothing tokenised here
-        from qwem.distributed_counts import distributed_counts
-        t0 = time.perf_counter()
-        c = distributed_counts(a.wikipedia, a.V, a.L, scheduler=a.scheduler, oov=a.oov)
-        s, where = counts_summary(c), f"{c.meta['n_positions']:,} tokens"
-    else:
-        ts = _open(a)
-        t0 = time.perf_counter()
-        if a.scheduler is None: c = count_corpus(ts, V=a.V, L=a.L, oov=a.oov)
-        else:
-            from qwem.distributed_counts import distributed_counts
-            c = distributed_counts(ts, a.V, a.L, scheduler=a.scheduler, shards=a.shards, oov=a.oov)
-        s, where = counts_summary(c), f"{ts.coverage(a.V):.1%} of {ts.n_tokens:,}"
-    print(f"{s['tokens']:,} in-vocabulary tokens ({where}), V = {a.V:,}, L = {a.L}: "
-          f"{s['pairs']:,} pairs, {s['nonzero_fraction']:.1%} of entries non-zero, {time.perf_counter() - t0:.2f} s"
-          + (f" on the cluster at {a.scheduler} ({c.meta['workers']} workers, {c.meta['shards']} shards)" if a.scheduler else ""))
-    if a.save is not None:
-        c.save(a.save); print(f"counts saved in {a.save}")
+    ts = _open(a)
+    t0 = time.perf_counter()
+    s = counts_summary(count_corpus(ts, V=a.V, L=a.L, oov=a.oov))
+    print(f"{s['tokens']:,} in-vocabulary tokens ({ts.coverage(a.V):.1%} of {ts.n_tokens:,}), V = {a.V:,}, L = {a.L}: "
+          f"{s['pairs']:,} pairs, {s['nonzero_fraction']:.1%} of entries non-zero, {time.perf_counter() - t0:.2f} s")
 
 # %% ../nbs/08b_cli.ipynb #aeed0bfe
 _TRAIN_OPTIONS = dict(steps="steps", lr="lr", batch="B", negatives="n_neg", schedule="schedule", init="init", sigma="sigma",

@@ -17,6 +17,7 @@ from qwem.cli import main as qwem_main
 from qwem.corpus import TokenStream, build_token_stream
 from qwem.counting import cooccurrence_counts
 from qwem.distributed_counts import distributed_counts
+from qwem.sparse_counts import SparseCooccurrenceCounts, sparse_cooccurrence_counts
 from qwem.text import wikipedia_documents
 
 SUMMED = ("n_positions", "n_tokens", "n_gaps", "n_docs", "n_pairs", "n_docs_shorter_than_window", "n_docs_shorter_than_2")
@@ -51,28 +52,34 @@ def client():
 
 @pytest.fixture(scope="module")
 def single(brown):
-    "Single-process counts of Brown, computed once per (V, L, oov)."
+    "Single-process counts of Brown (sparse or dense counter), computed once per (V, L, oov, sparse)."
     made = {}
-    def get(V, L, oov="drop"):
-        if (V, L, oov) not in made: made[V, L, oov] = cooccurrence_counts(*brown.restrict(V, oov=oov), V, L, progress=False)
-        return made[V, L, oov]
+    def get(V, L, oov="drop", sparse=True):
+        if (V, L, oov, sparse) not in made:
+            count = sparse_cooccurrence_counts if sparse else cooccurrence_counts
+            made[V, L, oov, sparse] = count(*brown.restrict(V, oov=oov), V, L, progress=False)
+        return made[V, L, oov, sparse]
     return get
 
 
 def assert_same(a, b):
-    "Tolerance zero: raw, weighted bit for bit, unigram, and the counted statistics."
-    np.testing.assert_array_equal(a.raw, b.raw)
-    assert a.weighted.dtype == b.weighted.dtype == np.float64 and np.array_equal(a.weighted, b.weighted)
+    "Tolerance zero: raw, weighted bit for bit, unigram, and the counted statistics; dense arrays or CSR."
+    assert type(a) is type(b)
+    parts = lambda c: ((c.raw.indptr, c.raw.indices, c.raw.data, c.weighted.indptr, c.weighted.indices, c.weighted.data)
+                       if isinstance(c, SparseCooccurrenceCounts) else (c.raw, c.weighted))
+    for x, y in zip(parts(a), parts(b)): assert x.dtype.kind == y.dtype.kind and np.array_equal(x, y)
+    assert a.weighted.dtype == np.float64 and a.raw.dtype == np.int64
     np.testing.assert_array_equal(a.unigram, b.unigram)
     assert (a.L, a.V) == (b.L, b.V)
     assert {k: a.meta[k] for k in SUMMED} == {k: b.meta[k] for k in SUMMED}
 
 
-@pytest.mark.parametrize("oov, L, shards", [("drop", 16, 5), ("gap", 5, 3)])
-def test_brown_stream_equals_single_process(client, brown, single, oov, L, shards):
+@pytest.mark.parametrize("oov, L, shards, sparse", [("drop", 16, 5, True), ("gap", 5, 3, False)])
+def test_brown_stream_equals_single_process(client, brown, single, oov, L, shards, sparse):
     V = 1000
-    dist = distributed_counts(brown, V, L, client=client, shards=shards, oov=oov, progress=False, timeout=LIMIT)
-    assert_same(dist, single(V, L, oov))
+    dist = distributed_counts(brown, V, L, client=client, shards=shards, oov=oov, sparse=sparse, progress=False,
+                              timeout=LIMIT)
+    assert_same(dist, single(V, L, oov, sparse))
     assert dist.meta["shards"] == shards and dist.meta["fingerprint"] == brown.fingerprint
 
 
@@ -94,10 +101,10 @@ def test_parquet_files_equal_single_process(client, parquet_folder, tmp_path):
     ts = build_token_stream(wikipedia_documents(parquet_folder, min_tokens=500), tmp_path / "stream", progress=False)
     dist = distributed_counts(sorted(parquet_folder.glob("*.parquet")), V, L, client=client, oov="gap", progress=False,
                               timeout=LIMIT)
-    assert_same(dist, cooccurrence_counts(*ts.restrict(V, oov="gap"), V, L, progress=False))
+    assert_same(dist, sparse_cooccurrence_counts(*ts.restrict(V, oov="gap"), V, L, progress=False))
     assert dist.meta["words"] == ts.vocab(V) and dist.meta["shards"] == 5
-    given = distributed_counts(parquet_folder, V, L, client=client, vocabulary=ts.vocab(V), progress=False,
-                               timeout=LIMIT)  # a given vocabulary: no word-count pass
+    given = distributed_counts(parquet_folder, V, L, client=client, vocabulary=ts.vocab(V), sparse=False,
+                               progress=False, timeout=LIMIT)  # a given vocabulary: no word-count pass
     assert_same(given, cooccurrence_counts(*ts.restrict(V), V, L, progress=False))
 
 
@@ -152,6 +159,5 @@ def test_cli_count_on_a_scheduler(client, brown, single, tmp_path, capsys):
                       "--shards", "3", "--save", str(tmp_path / "c")]) == 0
     out = capsys.readouterr().out
     assert f"{single(1000, 16).meta['n_pairs']:,} pairs" in out and "3 shards" in out
-    from qwem.counting import CooccurrenceCounts
-    assert_same(CooccurrenceCounts.load(tmp_path / "c"), single(1000, 16))
+    assert_same(SparseCooccurrenceCounts.load(tmp_path / "c"), single(1000, 16))
     assert qwem_main(["count", "--corpus", "brown", "--save", str(tmp_path / "d")]) == 2  # --save needs --scheduler
