@@ -216,7 +216,7 @@ def parser() -> argparse.ArgumentParser:
         c.add_argument("--oov", choices=["drop", "gap"], default="drop", help="drop out-of-vocabulary tokens (the paper) or keep them as gaps")
         c.add_argument("--scheduler", metavar="ADDRESS", help="count on the Dask cluster at this scheduler (e.g. tcp://10.0.0.5:8786); "
                        "the workers read the corpus (--corpus folder, or --wikipedia parquet files) from the same path")
-        c.add_argument("--shards", type=int, help="--scheduler with a token stream: document ranges (default: 2 per worker)")
+        c.add_argument("--shards", type=int, help="--scheduler with a token stream: document ranges (default: one per worker)")
         c.add_argument("--save", metavar="FOLDER", help="--scheduler: save the counts there (raw.npy, weighted.npy, unigram.npy, manifest.json)")
     verb("corpus", cmd_corpus, _corpus_args); verb("count", cmd_count, count_args)
     verb("train", cmd_train, _train_args); verb("reproduce", cmd_reproduce, _reproduce_args)

@@ -147,6 +147,8 @@ def test_errors(client, brown, tmp_path):
         distributed_counts(brown, 100, client=client, oov="keep")
     with pytest.raises(ValueError, match="larger than the number of distinct words"):
         distributed_counts(brown, 10 ** 7, client=client, progress=False)
+    with pytest.raises(ValueError, match="one shard each"):
+        distributed_counts(tmp_path, 100, client=client, shards=3)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         distributed_counts(tmp_path / "missing", 100, client=client)
     with pytest.raises(ValueError, match="client or scheduler"):
