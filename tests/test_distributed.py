@@ -95,10 +95,15 @@ def parquet_folder(brown, tmp_path_factory):
     return folder
 
 
-def test_parquet_files_equal_single_process(client, parquet_folder, tmp_path):
+@pytest.fixture(scope="module")
+def parquet_stream(parquet_folder):
+    "The single-process route: a token stream built from the same files."
+    return build_token_stream(wikipedia_documents(parquet_folder, min_tokens=500), parquet_folder / "stream", progress=False)
+
+
+def test_parquet_files_equal_single_process(client, parquet_folder, parquet_stream):
     "Counted from the files (vocabulary fixed on the cluster; oov='gap'), and with a given vocabulary (oov='drop')."
-    V, L = 1000, 8
-    ts = build_token_stream(wikipedia_documents(parquet_folder, min_tokens=500), tmp_path / "stream", progress=False)
+    V, L, ts = 1000, 8, parquet_stream
     dist = distributed_counts(sorted(parquet_folder.glob("*.parquet")), V, L, client=client, oov="gap", progress=False,
                               timeout=LIMIT)
     assert_same(dist, sparse_cooccurrence_counts(*ts.restrict(V, oov="gap"), V, L, progress=False))
@@ -155,11 +160,15 @@ def test_errors(client, brown, tmp_path):
         distributed_counts(brown, 100, client=client, scheduler="tcp://127.0.0.1:1")
 
 
-def test_cli_count_on_a_scheduler(client, brown, single, tmp_path, capsys):
+def test_cli_count_on_a_scheduler(client, brown, single, parquet_folder, parquet_stream, tmp_path, capsys):
     addr = client.scheduler.address
     assert qwem_main(["count", "--corpus", str(brown.folder), "-V", "1000", "-L", "16", "--scheduler", addr,
                       "--shards", "3", "--save", str(tmp_path / "c")]) == 0
     out = capsys.readouterr().out
     assert f"{single(1000, 16).meta['n_pairs']:,} pairs" in out and "3 shards" in out
     assert_same(SparseCooccurrenceCounts.load(tmp_path / "c"), single(1000, 16))
+    assert qwem_main(["count", "--wikipedia", str(parquet_folder), "-V", "500", "-L", "4", "--scheduler", addr]) == 0
+    pairs = sparse_cooccurrence_counts(*parquet_stream.restrict(500), 500, 4, progress=False).meta["n_pairs"]
+    out = capsys.readouterr().out
+    assert f"{pairs:,} pairs" in out and "parquet files" in out and "5 shards" in out
     assert qwem_main(["count", "--corpus", "brown", "--save", str(tmp_path / "d")]) == 2  # --save needs --scheduler
