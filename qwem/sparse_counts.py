@@ -4,7 +4,7 @@
 
 # %% ../nbs/01a_sparse_counts.ipynb #9eaf6bce
 from __future__ import annotations
-import time
+import time, warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import numba
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros  # count trailing zero bits (LLVM cttz)
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
@@ -135,7 +136,9 @@ def _count_rows(
 ):
     "CSR pieces of rows r0..r1-1: (row nnz (r1-r0,), columns int32, raw counts int64, weighted sums sum(L+1-k) int64)."
     acc = np.zeros(V, np.int64); acc2 = np.zeros(V if shift == 0 else 1, np.int64)
-    touched = np.empty(V, np.int32)
+    n_words = (V + 63) >> 6  # touched columns: one bit per column, and one bit per 64-column word of those
+    bits, summary = np.zeros(n_words, np.uint64), np.zeros((n_words + 63) >> 6, np.uint64)
+    one, low6 = np.uint64(1), np.int64(63)
     unit = np.int64(1) << shift; mask = unit - 1
     cap, nnz = 1024, 0
     cols, raw, ws = np.empty(cap, np.int32), np.empty(cap, np.int64), np.empty(cap, np.int64)
@@ -146,25 +149,31 @@ def _count_rows(
             p = pos[i]
             for k in range(1, L + 1):
                 for q in (p - k, p + k):
-                    b = pad[q]
+                    b = np.int64(pad[q])
                     if b < V:
-                        if acc[b] == 0: touched[nt] = b; nt += 1
-                        if shift > 0: acc[b] += unit + L + 1 - k
-                        else: acc[b] += 1; acc2[b] += L + 1 - k
+                        v = acc[b]
+                        if v == 0:  # first touch of column b in this row
+                            w = b >> 6
+                            bits[w] |= one << np.uint64(b & low6); summary[w >> 6] |= one << np.uint64(w & low6)
+                            nt += 1
+                        if shift > 0: acc[b] = v + unit + (L + 1 - k)
+                        else: acc[b] = v + 1; acc2[b] += L + 1 - k
         if nt == 0: continue
         while nnz + nt > cap:  # grow the output (amortised doubling)
             cap *= 2
             cols, raw, ws = _grow(cols, nnz, cap), _grow(raw, nnz, cap), _grow(ws, nnz, cap)
-        if nt * 16 < V: row = np.sort(touched[:nt])
-        else:  # a dense row: one scan of the accumulator is cheaper than a sort
-            row, j = touched[:nt], 0
-            for b in range(V):
-                if acc[b] != 0: row[j] = b; j += 1
-        for j in range(nt):
-            b = row[j]; cols[nnz + j] = b
-            if shift > 0: raw[nnz + j] = acc[b] >> shift; ws[nnz + j] = acc[b] & mask
-            else: raw[nnz + j] = acc[b]; ws[nnz + j] = acc2[b]; acc2[b] = 0
-            acc[b] = 0
+        j = nnz
+        for si in range(len(summary)):  # set bits in increasing order: the row's columns, sorted
+            s = summary[si]; summary[si] = 0
+            while s != 0:
+                w = si * 64 + np.int64(trailing_zeros(s)); s &= s - one
+                x = bits[w]; bits[w] = 0
+                while x != 0:
+                    b = w * 64 + np.int64(trailing_zeros(x)); x &= x - one
+                    cols[j] = b
+                    if shift > 0: raw[j] = acc[b] >> shift; ws[j] = acc[b] & mask
+                    else: raw[j] = acc[b]; ws[j] = acc2[b]; acc2[b] = 0
+                    acc[b] = 0; j += 1
         row_nnz[a - r0] = nt; nnz += nt
     return row_nnz, cols[:nnz].copy(), raw[:nnz].copy(), ws[:nnz].copy()
 
