@@ -31,8 +31,24 @@ def cmd_corpus(a):
     print(format_corpus_summary(corpus_summary(ts, a.V)))
     print(f"token stream at {ts.folder} ({time.perf_counter() - t0:.1f} s)")
 
+def _count_on_cluster(a):
+    "qwem count --scheduler: sparse counts on a Dask cluster; the workers read the corpus themselves."
+    from qwem.distributed_counts import distributed_counts
+    t0 = time.perf_counter()
+    ts = None if a.wikipedia else _open(a)  # parquet files are tokenised by the workers, not here
+    c = distributed_counts(a.wikipedia or ts, a.V, a.L, scheduler=a.scheduler, shards=a.shards, oov=a.oov)
+    m = c.meta
+    print(f"{m['n_tokens']:,} in-vocabulary tokens ({f'{ts.coverage(a.V):.1%} of {ts.n_tokens:,}' if ts else 'parquet files'}), "
+          f"V = {a.V:,}, L = {a.L}: {m['n_pairs']:,} pairs, {c.raw.nnz / c.V ** 2:.1%} of entries non-zero, "
+          f"{time.perf_counter() - t0:.2f} s on {m['workers']} workers ({m['shards']} shards) at {a.scheduler}")
+    if a.save is not None:
+        c.save(a.save); print(f"counts saved in {a.save} (qwem.sparse_counts.SparseCooccurrenceCounts.load reads them)")
+
 def cmd_count(a):
-    "Count co-occurrences of a corpus (cached next to it)."
+    "Count co-occurrences of a corpus (cached next to it), or with --scheduler on a Dask cluster."
+    if a.scheduler is not None: return _count_on_cluster(a)
+    if a.shards is not None or a.save is not None:
+        raise ValueError("--shards and --save go with --scheduler (a local count is cached next to the corpus)")
     from qwem.counting import count_corpus
     from qwem.reproduce import counts_summary
     ts = _open(a)
@@ -198,6 +214,10 @@ def parser() -> argparse.ArgumentParser:
         _corpus_args(c)
         c.add_argument("-L", "--window", type=int, default=16, dest="L", help="window half-width (default: 16)")
         c.add_argument("--oov", choices=["drop", "gap"], default="drop", help="drop out-of-vocabulary tokens (the paper) or keep them as gaps")
+        c.add_argument("--scheduler", metavar="ADDRESS", help="count on the Dask cluster at this scheduler (e.g. tcp://10.0.0.5:8786); "
+                       "the workers read the corpus (--corpus folder, or --wikipedia parquet files) from the same path")
+        c.add_argument("--shards", type=int, help="--scheduler with a token stream: document ranges (default: one per worker)")
+        c.add_argument("--save", metavar="FOLDER", help="--scheduler: save the counts there (raw.npy, weighted.npy, unigram.npy, manifest.json)")
     verb("corpus", cmd_corpus, _corpus_args); verb("count", cmd_count, count_args)
     verb("train", cmd_train, _train_args); verb("reproduce", cmd_reproduce, _reproduce_args)
     verb("embed", cmd_embed, _embed_args); verb("features", cmd_features, _features_args); verb("rmt", cmd_rmt, _rmt_args)
