@@ -6,6 +6,7 @@
 from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
+import os
 import numpy as np
 import jax
 import jax.numpy as jnp
@@ -16,7 +17,8 @@ from .sampling import *
 
 # %% auto #0
 __all__ = ['qwem_terms', 'sgns_terms', 'loss_terms', 'TrainData', 'pair_probabilities', 'setting1_psi_table', 'setting1_data',
-           'word2vec_data', 'PairSource', 'exact_negative_term', 'sample_batch', 'device_mesh', 'make_step',
+           'word2vec_data', 'DenseTablesTooLarge', 'available_memory', 'setting1_dense_bytes', 'check_dense_fits',
+           'PairSource', 'exact_negative_term', 'sample_batch', 'device_mesh', 'batch_sampler', 'make_step',
            'init_params']
 
 # %% ../nbs/04a_step.ipynb #c50ff4a5
@@ -104,6 +106,48 @@ def word2vec_data(index:PairIndex, # positive pairs of the (subsampled) stream
     u = np.asarray(unigram_counts, np.float64)
     return TrainData(index, tuple(jax.device_put(a, device) for a in alias_table(u ** rw.ns_exponent)))
 
+# %% ../nbs/04a_step.ipynb #b02307f9
+class DenseTablesTooLarge(ValueError):
+    "Setting 1's dense V x V arrays would not fit in memory."
+
+def available_memory() -> int:
+    "Bytes of host memory available now (Linux's MemAvailable, else the free physical pages)."
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"): return int(line.split()[1]) * 1024
+    except OSError: pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+def setting1_dense_bytes(V:int, # vocabulary size
+                         rw:Setting1, # positives="entries" adds the weights P_ij Psi_ij
+                         host_copies:int=1, # copies of the float32 Psi table that the devices keep in host memory (CPU: one per device)
+                        ) -> int: # bytes of host memory
+    "Host memory of Setting 1's dense V x V arrays: P_ij (float64), Psi (float32, and the devices' copies), the entries' weights (float64)."
+    return V * V * (8 + 4 * (1 + host_copies) + (8 if rw.positives == "entries" else 0))
+
+def check_dense_fits(config:TrainConfig, # the run's settings (only Setting 1 holds V x V arrays)
+                     V:int, # vocabulary size
+                     devices=None, # the devices that get a copy of Psi (default: config.devices local devices)
+                     available:int|None=None, # bytes of host memory available (default: `available_memory()`)
+                    ):
+    "Raise `DenseTablesTooLarge` before any V x V allocation if Setting 1's dense arrays would not fit in host or device memory."
+    if config.reweighting.kind != "setting1" or os.environ.get("QWEM_DENSE_MEMORY_CHECK") == "0": return
+    devices = list(devices or jax.local_devices()[:config.devices])
+    on_cpu = [d for d in devices if d.platform == "cpu"]
+    per_entry = setting1_dense_bytes(1, config.reweighting, len(on_cpu))
+    limits = [("host", available or available_memory(), per_entry)]
+    stats = [d.memory_stats() for d in devices if d.platform != "cpu"]
+    limits += [("device", min(s["bytes_limit"] for s in stats), 4)] if stats and all(s and "bytes_limit" in s for s in stats) else []
+    for where, have, per in limits:
+        if V * V * per > have:
+            fits = int(np.sqrt(have / per)) // 1000 * 1000
+            raise DenseTablesTooLarge(
+                f"QWEM's Setting 1 keeps dense V x V arrays: at V={V:,} they need at least {V * V * per / 2**30:.1f} GiB of {where} memory "
+                f"and {have / 2**30:.1f} GiB are available. Lower V (about {fits:,} fits here), or train word2vec's reweighting "
+                "(model 'sgns', Word2vecReweighting), which keeps no V x V array; a QWEM trainer on sparse pair counts is not written yet. "
+                "QWEM_DENSE_MEMORY_CHECK=0 skips this check.")
+
 # %% ../nbs/04a_step.ipynb #8c206adc
 class PairSource:
     "The device data of every step: fixed under Setting 1; under word2vec's reweighting, re-subsampled at each epoch."
@@ -120,6 +164,7 @@ class PairSource:
             if counts is None: raise ValueError("Setting 1 needs the co-occurrence counts for Psi: pass counts=count_corpus(...) (same V and L)")
             if getattr(counts, "L", config.L) != config.L:
                 raise ValueError(f"the counts were made with L={counts.L} but the trainer samples pairs with L={config.L}: count with the same window")
+            check_dense_fits(config, V, getattr(device, "addressable_devices", None))   # before any V x V array
             index = pair_index(tokens, offsets, config.L, dynamic=config.dynamic_window, device=device)
             self._data = setting1_data(index, *pair_probabilities(counts, V), rw, device)
         else:
@@ -279,13 +324,27 @@ def sample_batch(key, # jax PRNG key of the step
     return u32(ci), u32(cj), u32(nj), ap, an
 
 # %% ../nbs/04a_step.ipynb #1d93fdcf
-def device_mesh(devices:int=1, # the first `devices` local devices
+def device_mesh(devices:int=1, # the first `devices` devices (all of them, of every process, in a multi-process run)
                ) -> Mesh:
     "A 1-D 'batch' mesh for data parallelism."
     if devices > len(jax.devices()):
         raise ValueError(f"asked for {devices} devices, JAX sees {len(jax.devices())}; on CPU set "
                          f"XLA_FLAGS=--xla_force_host_platform_device_count={devices} before importing jax")
+    if jax.process_count() > 1 and devices != jax.device_count():   # a process without a device in the mesh would wait forever
+        raise ValueError(f"a run over {jax.process_count()} processes uses every device of every process: "
+                         f"devices={jax.device_count()}, not {devices}")
     return Mesh(np.array(jax.devices()[:devices]), ("batch",))
+
+def batch_sampler(config:TrainConfig, # B, n_neg, group, windows, window_negatives, reweighting.negatives
+                  mesh:Mesh, # 1-D mesh with axis "batch"
+                 ):
+    "The step's sampler `sample(key, data)`: one minibatch drawn from the step's key, split along 'batch' (each device computes its rows)."
+    c = config
+    n_neg = c.window_negatives or c.n_neg if c.windows else 0 if exact_negatives(c) else c.n_neg
+    bat = NamedSharding(mesh, P("batch"))
+    def sample(key, data):
+        return jax.lax.with_sharding_constraint(sample_batch(key, data, B=c.B, n_neg=n_neg, group=c.group, windows=c.windows), bat)
+    return sample
 
 def make_step(config:TrainConfig, # loss, B, n_neg, group, windows, tied, chunk, inner_updates, reweighting.negatives
               mesh:Mesh|None=None, # 1-D mesh with axis "batch" (default: `device_mesh(config.devices)`)
@@ -300,9 +359,7 @@ def make_step(config:TrainConfig, # loss, B, n_neg, group, windows, tied, chunk,
     if c.windows: n_neg = c.window_negatives or c.n_neg   # drawn per group of centres, each weighted n_neg / drawn
     local = (partial(_window_grads, loss=c.loss, tied=c.tied, group=c.group, neg_weight=c.n_neg / n_neg) if c.windows else
              partial(_local_grads, loss=c.loss, B=c.B, tied=c.tied, chunk=chunk, shared=bool(c.group), exact=exact))
-    bat = NamedSharding(mesh, P("batch"))
-    def sample(key, data):
-        return jax.lax.with_sharding_constraint(sample_batch(key, data, B=c.B, n_neg=n_neg, group=c.group, windows=c.windows), bat)
+    sample = batch_sampler(c, mesh)
     smap = lambda f: jax.shard_map(f, mesh=mesh, in_specs=(P(), P("batch"), P()), out_specs=P(), check_vma=False)
     psum = lambda x: x if nd == 1 else jax.lax.psum(x, "batch")
     def grads_at(params, batch, _):

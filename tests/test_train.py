@@ -169,3 +169,16 @@ def test_inner_updates_match_a_sequential_reference(stream, model, tied):
     plain, _ = make_step(configure(conf, inner_updates=False))
     once, _, _ = plain(init_params(jax.random.key(0), V, conf), data, key, lr)
     assert np.linalg.norm(np.asarray(once["W"], np.float64) - W) > 1e-2 * moved
+
+def test_qwem_past_memory_fails_before_counting(monkeypatch, tmp_path):
+    "QWEM's dense V x V arrays that would not fit stop `train_corpus` at once: before the counts and any V x V array."
+    import qwem.step, qwem.experiments
+    from qwem.step import DenseTablesTooLarge
+    from qwem.experiments import train_corpus, preset
+    monkeypatch.setattr(qwem.step, "available_memory", lambda: 2**30)           # a 1 GiB machine
+    monkeypatch.setattr(qwem.experiments, "count_corpus", lambda *a, **k: pytest.fail("counted before the memory check"))
+    with pytest.raises(DenseTablesTooLarge, match=r"at V=10,000 they need at least .* 1.0 GiB are available.*about 6,000 fits.*sgns"):
+        train_corpus(preset("qwem", "test"), "brown", V=10_000, folder=tmp_path, progress=False)
+    monkeypatch.setenv("QWEM_DENSE_MEMORY_CHECK", "0")
+    with pytest.raises(pytest.fail.Exception, match="counted"):                  # the check can be turned off
+        train_corpus(preset("qwem", "test"), "brown", V=10_000, folder=tmp_path, progress=False)
