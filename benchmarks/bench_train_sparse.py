@@ -61,10 +61,13 @@ def main():
     ap.add_argument("--V", type=int, default=50_000); ap.add_argument("--tokens", type=int, default=2_000_000)
     ap.add_argument("--steps", type=int, default=20); ap.add_argument("--baseline-V", type=int, default=5_000)
     ap.add_argument("--check-V", type=int, default=500)
+    ap.add_argument("--lr", type=float, help="learning rate (default: the cpu preset's, times (10,000 / V)^2)")
     a = ap.parse_args()
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores; JAX {jax.__version__}")
     ts = default_corpus(progress=False)
-    cfg = preset("qwem", "cpu", steps=a.steps, n_log=2)
+    # the cpu preset's lr is set for V = 10,000; the exact negative term sums V^2 pairs of weight <= 1, so keep lr V^2 fixed
+    lr_at = lambda V: a.lr if a.lr else float(preset("qwem", "cpu").lr) * (10_000 / V) ** 2
+    cfg = preset("qwem", "cpu", steps=a.steps, n_log=2, lr=lr_at(a.V))
 
     tok, off = prefix(ts, a.check_V, 200_000)            # the literal against the dense counter
     dense = cooccurrence_counts(tok, off, a.check_V, cfg.L, progress=False).pair_probabilities(weighted=True)
@@ -85,7 +88,7 @@ def main():
     for name, c in configs.items():
         r, sec = run(tok, off, a.V, c, P)
         moved = np.linalg.norm(r.W - r.snapshots[0]) / np.linalg.norm(r.snapshots[0])
-        print(f"  {name}: {a.steps} steps (B={c.B:,}) in {sec:.1f} s (compile included), finite loss {np.isfinite(r.losses).all()}, "
+        print(f"  {name}, lr {c.lr:.2g}: {a.steps} steps (B={c.B:,}) in {sec:.1f} s (compile included), finite loss {np.isfinite(r.losses).all()}, "
               f"W moved {moved:.0%}; peak memory of this process so far {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
 
     tok, off = prefix(ts, a.baseline_V, a.tokens)
@@ -94,7 +97,7 @@ def main():
         times = {kind: run(tok, off, a.baseline_V, c, counts) for kind, counts in (("dense", P.toarray()), ("sparse", P))}
         W_d, W_s = times["dense"][0].W, times["sparse"][0].W
         rel = np.linalg.norm(W_d - W_s) / np.linalg.norm(W_d)
-        print(f"V={a.baseline_V:,}, {name}: sparse {times['sparse'][1]:.1f} s vs dense {times['dense'][1]:.1f} s for {a.steps} steps "
+        print(f"V={a.baseline_V:,} (lr as above), {name}: sparse {times['sparse'][1]:.1f} s vs dense {times['dense'][1]:.1f} s for {a.steps} steps "
               f"(ratio {times['sparse'][1] / times['dense'][1]:.2f}); relative difference of W {rel:.1e}")
 
 
