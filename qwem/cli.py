@@ -61,13 +61,29 @@ def cmd_count(a):
 _TRAIN_OPTIONS = dict(steps="steps", lr="lr", batch="B", negatives="n_neg", schedule="schedule", init="init", sigma="sigma",
                       positives="positives", qwem_negatives="negatives", group="group", devices="devices", d="d", L="L", seed="seed")
 
+_MULTI = ("coordinator", "num_processes", "process_id")
+
+def _join_run(a) -> dict:
+    "With --coordinator, --num-processes and --process-id: join the multi-process run (before JAX starts) and return train_corpus's extras."
+    given = [k for k in _MULTI if getattr(a, k, None) is not None]
+    if not given: return {}
+    if len(given) < 3: raise ValueError("a multi-process run needs all of --coordinator, --num-processes and --process-id, "
+                                        f"got only {', '.join('--' + k.replace('_', '-') for k in given)}")
+    from qwem.multihost import initialize, SameRunEverywhere
+    initialize(a.coordinator, a.num_processes, a.process_id)
+    return dict(extra=[SameRunEverywhere()])
+
 def cmd_train(a):
     "Train QWEM or word2vec (SGNS) with our JAX trainer; write word2vec-format vectors, W.npy and a log under --out."
+    multi = _join_run(a)
     from qwem.experiments import on_devices, preset, train_corpus
+    from qwem.multihost import process_folder
     given = {field: getattr(a, opt) for opt, field in _TRAIN_OPTIONS.items()}
     cfg = on_devices(preset(a.model, a.preset, tied=False if a.untied else None, **given), a.devices)
-    r = train_corpus(cfg, _open(a), a.V, folder=Path(a.out) / a.model, progress=not a.no_progress)
-    m, folder = r.meta, Path(a.out) / a.model
+    folder = process_folder(Path(a.out) / a.model)      # the folder itself, but for processes 1, 2, ... of a multi-process run
+    main_process = folder == Path(a.out) / a.model
+    r = train_corpus(cfg, _open(a), a.V, folder=folder, progress=not a.no_progress and main_process, **multi)
+    m = r.meta
     how = f"resumed from {m['resumed_from']:,}" if m["resumed_from"] else "from scratch"
     print(f"{a.model}: {cfg.steps:,} steps ({how}) in {m['seconds']:.0f} s, {m['pairs_per_second'] / 1e6:.2f} M pairs/s on "
           f"{len(m['devices'])} device(s); final minibatch loss {r.log['loss'][-1]:.4g}")
@@ -92,6 +108,9 @@ def _train_args(c):
     c.add_argument("--devices", type=int, help="data-parallel devices (default: every core; on CPU qwem sets XLA_FLAGS to force that many)")
     c.add_argument("--out", default="results/train", help="output folder; a rerun resumes from its checkpoint (default: results/train)")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
+    c.add_argument("--coordinator", metavar="HOST:PORT", help="multi-process run (one process per host): process 0's address and a free port")
+    c.add_argument("--num-processes", type=int, help="multi-process run: number of processes (with --coordinator and --process-id)")
+    c.add_argument("--process-id", type=int, help="multi-process run: this process's rank, 0 .. N-1 (process 0 hosts the coordinator)")
 
 # %% ../nbs/08b_cli.ipynb #248b1fc8
 def cmd_reproduce(a):
@@ -235,7 +254,9 @@ def force_cpu_devices(n:int|None=None, # devices wanted (default: one per core)
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `qwem` console script."
     a = parser().parse_args(argv)
-    if a.command in ("train", "reproduce"): force_cpu_devices(getattr(a, "devices", None))
+    n = getattr(a, "devices", None)
+    if n and getattr(a, "num_processes", None): n = -(-n // a.num_processes)   # a process's share of the run's devices
+    if a.command in ("train", "reproduce"): force_cpu_devices(n)
     try: a.fn(a)
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as e:
         print(f"qwem {a.command}: error: {e}", file=sys.stderr)

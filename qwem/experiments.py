@@ -15,7 +15,7 @@ from .counting import count_corpus
 from .target import acceptance_probability, canonical_psi, target_matrix
 from .dynamics import half_rise_times, time_per_step, singular_value_trajectory, initial_singular_values
 from .config import TrainConfig, configure, group_positives, model_config
-from .step import pair_probabilities
+from .step import check_dense_fits, pair_probabilities
 from .train import train, save_word2vec, TrainResult, time_of_step
 
 # %% auto #0
@@ -127,6 +127,7 @@ def train_corpus(config:TrainConfig, # the run's settings, e.g. `preset("qwem")`
                 ) -> TrainResult:
     "Train on a corpus (cached by content: a finished run is loaded, an interrupted one resumed); write word2vec-format vectors and a log."
     ts = open_corpus(corpus, progress=progress)
+    check_dense_fits(config, V)   # QWEM past what the dense V x V arrays allow: stop before counting
     tokens, offsets = ts.restrict(V)
     if counts is None and (config.reweighting.kind == "setting1" or config.lr == "paper"): counts = count_corpus(ts, V, config.L, progress=progress)
     config = resolve_lr(config, counts)

@@ -12,8 +12,8 @@ from .target import acceptance_probability
 
 # %% auto #0
 __all__ = ['alias_table', 'alias_probabilities', 'alias_sample', 'window_weights', 'PairIndex', 'pair_index', 'sample_positive',
-           'positive_distribution', 'window_pairs', 'sample_windows', 'EntryIndex', 'entry_index', 'sample_entries',
-           'keep_probability', 'subsample_stream']
+           'positive_distribution', 'window_pairs', 'sample_windows', 'EntryIndex', 'entry_index_csr', 'entry_index',
+           'sample_entries', 'keep_probability', 'subsample_stream']
 
 # %% ../nbs/04_sampling.ipynb #af2b92be
 def alias_table(p, # (n,) nonnegative weights, any scale
@@ -179,6 +179,29 @@ class EntryIndex:
     total: jax.Array      # () float32 Z, the sum of all weights
     depth: int = field(metadata=dict(static=True), default=1)   # binary-search steps: ceil(log2(max row length + 1))
 
+def entry_index_csr(ptr, # (V+1,) int row starts of the non-zeros (CSR, columns sorted within each row)
+                    cols, # (nnz,) int column of each non-zero, row by row
+                    vals, # (nnz,) positive float weights w_ij of the non-zeros
+                    device=None, # put the arrays on this device or sharding
+                   ) -> EntryIndex:
+    "`EntryIndex` from the non-zeros of a weight matrix in CSR form (e.g. `scipy.sparse.csr_array`'s indptr, indices, data)."
+    ptr, cols, vals = np.asarray(ptr, np.int64), np.asarray(cols), np.asarray(vals, np.float64)
+    if len(cols) == 0: raise ValueError("w has no nonzero entry: there is nothing to sample")
+    if len(cols) >= 2**31: raise ValueError("more than 2^31 nonzero entries: lower V")
+    if not np.isfinite(vals).all() or (vals <= 0).any(): raise ValueError("the non-zeros' weights must be finite and positive")
+    V, counts = len(ptr) - 1, np.diff(ptr)
+    rows = np.repeat(np.arange(V), counts)
+    mass = np.bincount(rows, weights=vals, minlength=V)
+    c = np.cumsum(vals)
+    first = np.minimum(ptr[:-1], len(vals) - 1)                # each row's first entry (empty rows: any, repeated 0 times)
+    start = np.repeat(c[first] - vals[first], counts)         # cumulative weight before each row
+    cdf = (c - start) / np.repeat(np.where(mass > 0, mass, 1), counts)
+    cdf[ptr[1:][counts > 0] - 1] = 1.0                          # every row ends exactly at 1
+    rp, ra = alias_table(mass)
+    put = lambda a: jax.device_put(a, device)
+    return EntryIndex(put(rp), put(ra), put(ptr.astype(np.int32)), put(cols.astype(np.int32)), put(cdf.astype(np.float32)),
+                      put(np.float32(mass.sum())), int(np.ceil(np.log2(counts.max() + 1))))
+
 def entry_index(w, # (V, V) nonnegative float weights (e.g. P_ij / (P_ij + P_i P_j)); zeros are never drawn
                 device=None, # put the arrays on this device or sharding
                ) -> EntryIndex:
@@ -188,19 +211,8 @@ def entry_index(w, # (V, V) nonnegative float weights (e.g. P_ij / (P_ij + P_i P
     if not np.isfinite(w).all() or (w < 0).any(): raise ValueError("w must be finite and nonnegative")
     rows, cols = np.nonzero(w)
     if len(cols) == 0: raise ValueError("w has no nonzero entry: there is nothing to sample")
-    if len(cols) >= 2**31: raise ValueError("more than 2^31 nonzero entries: lower V")
-    vals = w[rows, cols]
-    counts = np.bincount(rows, minlength=w.shape[0])
-    ptr = np.concatenate([[0], np.cumsum(counts)])
-    mass = np.bincount(rows, weights=vals, minlength=w.shape[0])
-    c = np.cumsum(vals)
-    start = np.repeat(c[ptr[:-1]] - vals[ptr[:-1]], counts)    # cumulative weight before each row
-    cdf = (c - start) / np.repeat(np.where(mass > 0, mass, 1), counts)
-    cdf[ptr[1:][counts > 0] - 1] = 1.0                          # every row ends exactly at 1
-    rp, ra = alias_table(mass)
-    put = lambda a: jax.device_put(a, device)
-    return EntryIndex(put(rp), put(ra), put(ptr.astype(np.int32)), put(cols.astype(np.int32)), put(cdf.astype(np.float32)),
-                      put(np.float32(mass.sum())), int(np.ceil(np.log2(counts.max() + 1))))
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=w.shape[0]))])
+    return entry_index_csr(ptr, cols, w[rows, cols], device)
 
 # %% ../nbs/04_sampling.ipynb #f3d79070
 def sample_entries(key, # jax PRNG key

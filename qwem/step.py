@@ -4,9 +4,11 @@
 
 # %% ../nbs/04a_step.ipynb #c637b30e
 from __future__ import annotations
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
+import os
 import numpy as np
+import scipy.sparse as sp
 import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
@@ -15,9 +17,10 @@ from .target import canonical_psi
 from .sampling import *
 
 # %% auto #0
-__all__ = ['qwem_terms', 'sgns_terms', 'loss_terms', 'TrainData', 'pair_probabilities', 'setting1_psi_table', 'setting1_data',
-           'word2vec_data', 'PairSource', 'exact_negative_term', 'sample_batch', 'device_mesh', 'make_step',
-           'init_params']
+__all__ = ['qwem_terms', 'sgns_terms', 'loss_terms', 'SparsePsi', 'sparse_psi_lookup', 'TrainData', 'pair_probabilities',
+           'setting1_psi_table', 'setting1_data', 'word2vec_data', 'DenseTablesTooLarge', 'available_memory',
+           'setting1_dense_bytes', 'check_dense_fits', 'PairSource', 'exact_negative_term', 'sample_batch',
+           'device_mesh', 'batch_sampler', 'make_step', 'init_params']
 
 # %% ../nbs/04a_step.ipynb #c50ff4a5
 def qwem_terms(x, psi, negative:bool):
@@ -38,6 +41,31 @@ def loss_terms(loss:str): # "qwem" or "sgns"
 # %% ../nbs/04a_step.ipynb #12b136ba
 @jax.tree_util.register_dataclass
 @dataclass
+class SparsePsi:
+    "Setting 1's Psi from sparse pairs: Psi_ij of the observed pairs (CSR), and 1/(P_i P_j) (Psi where P_ij = 0) from 1/P_i."
+    ptr: jax.Array     # (V+1,) int32 row starts
+    cols: jax.Array    # (nnz,) int32 columns of the observed pairs, sorted within each row
+    psi: jax.Array     # (nnz,) float32 Psi_ij = 1/(P_ij + P_i P_j) of the observed pairs
+    inv_pi: jax.Array  # (V,) float32 1/P_i (0 for absent words)
+    depth: int = field(metadata=dict(static=True), default=1)   # binary-search steps: ceil(log2(max row length + 1))
+
+def sparse_psi_lookup(s:SparsePsi, # from `setting1_data` on sparse pairs
+                      i, j, # int32 word ids, broadcastable against each other
+                     ) -> jax.Array: # float32 Psi_ij, the shape of i and j broadcast
+    "Psi_ij by binary search in row i of the observed pairs; 1/(P_i P_j) where (i, j) was never observed."
+    i, j = jnp.broadcast_arrays(jnp.asarray(i, jnp.int32), jnp.asarray(j, jnp.int32))
+    last, end = s.cols.shape[0] - 1, s.ptr[i + 1]
+    def step(_, lh):                                   # the first entry of row i with column >= j lies in [lo, hi]
+        lo, hi = lh
+        mid = (lo + hi) // 2
+        right = (mid < hi) & (s.cols[jnp.minimum(mid, last)] < j)
+        return jnp.where(right, mid + 1, lo), jnp.where(right, hi, mid)
+    lo, _ = jax.lax.fori_loop(0, s.depth, step, (s.ptr[i], end))
+    k = jnp.minimum(lo, last)
+    return jnp.where((lo < end) & (s.cols[k] == j), s.psi[k], s.inv_pi[i] * s.inv_pi[j])
+
+@jax.tree_util.register_dataclass
+@dataclass
 class TrainData:
     "Device arrays read by a training step."
     index: PairIndex              # positive pairs (see `pair_index`)
@@ -46,14 +74,18 @@ class TrainData:
     rho_i: jax.Array | None = None  # (V,) float32 P_i / p_i, importance weight of a shared centre (Setting 1)
     rho_j: jax.Array | None = None  # (V,) float32 P_j / q_j, importance weight of a negative word (Setting 1)
     entries: EntryIndex | None = None  # positives="entries": positive pairs drawn from the counts
+    pairs: SparsePsi | None = None     # Setting 1 from sparse pair counts: Psi looked up in the observed pairs (psi is then None)
 
-def pair_probabilities(counts, # a `CooccurrenceCounts` or a (P_ij, P_i) pair
+def pair_probabilities(counts, # a `CooccurrenceCounts` or a (P_ij, P_i) pair; P_ij may be a scipy.sparse matrix
                        V:int, # vocabulary size of the stream
-                      ) -> tuple[np.ndarray, np.ndarray]: # (V, V) weighted P_ij and (V,) P_i, float64
+                      ) -> tuple: # (V, V) weighted P_ij (dense, or scipy.sparse CSR if given sparse) and (V,) P_i, float64
     "The weighted pair distribution and the unigram that a run's loss is defined by."
     if isinstance(counts, tuple): Pij, Pi = counts
     else: Pij, Pi = counts.pair_probabilities(weighted=True), counts.unigram_probabilities()
-    Pij, Pi = np.asarray(Pij, np.float64), np.asarray(Pi, np.float64)
+    if sp.issparse(Pij):   # canonical CSR: float64, duplicates summed, columns sorted in each row (for the lookups)
+        Pij = sp.csr_array(Pij, dtype=np.float64); Pij.sum_duplicates(); Pij.eliminate_zeros()
+    else: Pij = np.asarray(Pij, np.float64)
+    Pi = np.asarray(Pi, np.float64)
     if Pij.shape != (V, V) or Pi.shape != (V,):
         raise ValueError(f"counts are for V={Pi.shape[0]}, the stream for V={V}: count the same restricted stream")
     return Pij, Pi
@@ -72,28 +104,43 @@ def setting1_psi_table(Pij, # (V, V) float64 weighted pair probabilities
     return out
 
 # %% ../nbs/04a_step.ipynb #08d96a93
+def _setting1_sparse(Pij, Pi, rw, device):
+    "Setting 1 from sparse P_ij: Psi of the observed pairs (`qwem.target.canonical_psi`), the entries sampler over them, the centre marginal."
+    put, V, rows = lambda a: jax.device_put(a, device), len(Pi), np.repeat(np.arange(len(Pi)), np.diff(Pij.indptr))
+    plus, minus = canonical_psi().rows(Pij.data, Pi[rows] * Pi[Pij.indices])
+    if not np.array_equal(plus, minus): raise ValueError("Setting 1 needs Psi+ = Psi-")
+    with np.errstate(divide="ignore"): inv_pi = np.where(Pi > 0, 1 / Pi, 0.0)   # Psi = 1/(P_i P_j) where P_ij = 0
+    depth = int(np.ceil(np.log2(np.diff(Pij.indptr).max() + 1)))
+    pairs = SparsePsi(put(Pij.indptr.astype(np.int32)), put(Pij.indices.astype(np.int32)), put(plus.astype(np.float32)),
+                      put(inv_pi.astype(np.float32)), depth)
+    if rw.positives != "entries": return pairs, None, np.bincount(rows, Pij.data, minlength=V)
+    w = Pij.data * plus
+    return pairs, entry_index_csr(Pij.indptr, Pij.indices, w, device), np.bincount(rows, w, minlength=V) / w.sum()
+
 def setting1_data(index:PairIndex, # positive pairs of the stream
-                  Pij, Pi, # (V, V), (V,) float64 from `pair_probabilities`
+                  Pij, Pi, # (V, V) (dense or scipy.sparse), (V,) float64 from `pair_probabilities`
                   rw:Setting1, # how the pairs are drawn
                   device=None, # device or sharding for the arrays
                  ) -> TrainData:
     "Device arrays for Setting 1: Psi, the importance weights rho, and the entries sampler if asked for."
     put = lambda a: jax.device_put(a, device)
-    V, psi = len(Pi), setting1_psi_table(Pij, Pi)
-    entries = None
-    if rw.positives == "entries":
+    V, entries, pairs, psi = len(Pi), None, None, None
+    if sp.issparse(Pij): pairs, entries, p = _setting1_sparse(Pij, Pi, rw, device)
+    elif rw.positives == "entries":
+        psi = setting1_psi_table(Pij, Pi)
         w = Pij * psi                                 # P_ij Psi_ij in [0, 1]
         entries = entry_index(w, device=device)      # q_ij = w_ij / Z: every positive pair weighs Z / B
         p = w.sum(1) / w.sum()                       # marginal of the centre
     else:
-        p = Pij.sum(1)                               # marginal of the positive pairs' centre
+        psi, p = setting1_psi_table(Pij, Pi), Pij.sum(1)   # p: marginal of the positive pairs' centre
     lonely = np.flatnonzero((p == 0) & (Pi > 0))
     if len(lonely): raise ValueError(f"{len(lonely)} words (ids {lonely[:5].tolist()}...) occur only in one-token documents, so no positive "
                                      "pair has them as centre: drop those documents or lower V")
     q = Pi if rw.negatives == "unigram" else np.full(V, 1.0 / V)
     with np.errstate(divide="ignore", invalid="ignore"):
         rho_i, rho_j = np.where(p > 0, Pi / p, 0.0), np.where(q > 0, Pi / q, 0.0)
-    return TrainData(index, tuple(map(put, alias_table(q))), put(psi), put(rho_i.astype(np.float32)), put(rho_j.astype(np.float32)), entries)
+    return TrainData(index, tuple(map(put, alias_table(q))), None if psi is None else put(psi), put(rho_i.astype(np.float32)),
+                     put(rho_j.astype(np.float32)), entries, pairs)
 
 def word2vec_data(index:PairIndex, # positive pairs of the (subsampled) stream
                   unigram_counts, # (V,) counts of the full, not subsampled, stream
@@ -103,6 +150,49 @@ def word2vec_data(index:PairIndex, # positive pairs of the (subsampled) stream
     "Device arrays for word2vec's reweighting: the pair index and an alias table of unigram^ns_exponent."
     u = np.asarray(unigram_counts, np.float64)
     return TrainData(index, tuple(jax.device_put(a, device) for a in alias_table(u ** rw.ns_exponent)))
+
+# %% ../nbs/04a_step.ipynb #b02307f9
+class DenseTablesTooLarge(ValueError):
+    "Setting 1's dense V x V arrays would not fit in memory."
+
+def available_memory() -> int:
+    "Bytes of host memory available now (Linux's MemAvailable, else the free physical pages)."
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"): return int(line.split()[1]) * 1024
+    except OSError: pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+def setting1_dense_bytes(V:int, # vocabulary size
+                         rw:Setting1, # positives="entries" adds the weights P_ij Psi_ij
+                         host_copies:int=1, # copies of the float32 Psi table that the devices keep in host memory (CPU: one per device)
+                        ) -> int: # bytes of host memory
+    "Host memory of Setting 1's dense V x V arrays: P_ij (float64), Psi (float32, and the devices' copies), the entries' weights (float64)."
+    return V * V * (8 + 4 * (1 + host_copies) + (8 if rw.positives == "entries" else 0))
+
+def check_dense_fits(config:TrainConfig, # the run's settings (only Setting 1 holds V x V arrays)
+                     V:int, # vocabulary size
+                     devices=None, # the devices that get a copy of Psi (default: config.devices local devices)
+                     available:int|None=None, # bytes of host memory available (default: `available_memory()`)
+                    ):
+    "Raise `DenseTablesTooLarge` before any V x V allocation if Setting 1's dense arrays would not fit in host or device memory."
+    if config.reweighting.kind != "setting1" or os.environ.get("QWEM_DENSE_MEMORY_CHECK") == "0": return
+    devices = list(devices or jax.local_devices()[:config.devices])
+    on_cpu = [d for d in devices if d.platform == "cpu"]
+    per_entry = setting1_dense_bytes(1, config.reweighting, len(on_cpu))
+    limits = [("host", available or available_memory(), per_entry)]
+    stats = [d.memory_stats() for d in devices if d.platform != "cpu"]
+    limits += [("device", min(s["bytes_limit"] for s in stats), 4)] if stats and all(s and "bytes_limit" in s for s in stats) else []
+    for where, have, per in limits:
+        if V * V * per > have:
+            fits = int(np.sqrt(have / per)) // 1000 * 1000
+            raise DenseTablesTooLarge(
+                f"QWEM's Setting 1 keeps dense V x V arrays: at V={V:,} they need at least {V * V * per / 2**30:.1f} GiB of {where} memory "
+                f"and {have / 2**30:.1f} GiB are available. Lower V (about {fits:,} fits here), or train word2vec's reweighting "
+                "(model 'sgns', Word2vecReweighting), which keeps no V x V array, or give the trainer sparse pairs: counts=(P_ij as a "
+                "scipy.sparse matrix, P_i). "
+                "QWEM_DENSE_MEMORY_CHECK=0 skips this check.")
 
 # %% ../nbs/04a_step.ipynb #8c206adc
 class PairSource:
@@ -120,6 +210,8 @@ class PairSource:
             if counts is None: raise ValueError("Setting 1 needs the co-occurrence counts for Psi: pass counts=count_corpus(...) (same V and L)")
             if getattr(counts, "L", config.L) != config.L:
                 raise ValueError(f"the counts were made with L={counts.L} but the trainer samples pairs with L={config.L}: count with the same window")
+            sparse = sp.issparse(counts[0]) if isinstance(counts, tuple) else "Sparse" in type(counts).__name__   # e.g. SparseCooccurrenceCounts
+            if not sparse: check_dense_fits(config, V, getattr(device, "addressable_devices", None))   # before any V x V array
             index = pair_index(tokens, offsets, config.L, dynamic=config.dynamic_window, device=device)
             self._data = setting1_data(index, *pair_probabilities(counts, V), rw, device)
         else:
@@ -270,22 +362,36 @@ def sample_batch(key, # jax PRNG key of the step
     if data.entries is not None: ci, cj = sample_entries(kp, data.entries, B)
     else: ci, cj = sample_positive(kp, data.index, B, orient=True)
     nj = alias_sample(kn, *data.neg, (B // group if group else B, n_neg))
-    if data.psi is None: return u32(ci), u32(cj), u32(nj)
-    V = data.psi.shape[0]
-    look = lambda i, j: data.psi.reshape(-1).at[i * V + j].get(mode="promise_in_bounds")
+    if data.psi is None and data.pairs is None: return u32(ci), u32(cj), u32(nj)
+    if data.pairs is not None: look = partial(sparse_psi_lookup, data.pairs)
+    else: look = lambda i, j: data.psi.reshape(-1).at[i * data.psi.shape[0] + j].get(mode="promise_in_bounds")
     ap = look(ci, cj) / B if data.entries is None else jnp.full((B,), data.entries.total / B, jnp.float32)
     ig, ng = (ci.reshape(-1, group, 1), nj[:, None, :]) if group else (ci[:, None], nj)   # each centre with its negatives
     an = (look(ig, ng) * data.rho_i[ig] * data.rho_j[ng] / (n_neg * B)).reshape(B, n_neg)
     return u32(ci), u32(cj), u32(nj), ap, an
 
 # %% ../nbs/04a_step.ipynb #1d93fdcf
-def device_mesh(devices:int=1, # the first `devices` local devices
+def device_mesh(devices:int=1, # the first `devices` devices (all of them, of every process, in a multi-process run)
                ) -> Mesh:
     "A 1-D 'batch' mesh for data parallelism."
     if devices > len(jax.devices()):
         raise ValueError(f"asked for {devices} devices, JAX sees {len(jax.devices())}; on CPU set "
                          f"XLA_FLAGS=--xla_force_host_platform_device_count={devices} before importing jax")
+    if jax.process_count() > 1 and devices != jax.device_count():   # a process without a device in the mesh would wait forever
+        raise ValueError(f"a run over {jax.process_count()} processes uses every device of every process: "
+                         f"devices={jax.device_count()}, not {devices}")
     return Mesh(np.array(jax.devices()[:devices]), ("batch",))
+
+def batch_sampler(config:TrainConfig, # B, n_neg, group, windows, window_negatives, reweighting.negatives
+                  mesh:Mesh, # 1-D mesh with axis "batch"
+                 ):
+    "The step's sampler `sample(key, data)`: one minibatch drawn from the step's key, split along 'batch' (each device computes its rows)."
+    c = config
+    n_neg = c.window_negatives or c.n_neg if c.windows else 0 if exact_negatives(c) else c.n_neg
+    bat = NamedSharding(mesh, P("batch"))
+    def sample(key, data):
+        return jax.lax.with_sharding_constraint(sample_batch(key, data, B=c.B, n_neg=n_neg, group=c.group, windows=c.windows), bat)
+    return sample
 
 def make_step(config:TrainConfig, # loss, B, n_neg, group, windows, tied, chunk, inner_updates, reweighting.negatives
               mesh:Mesh|None=None, # 1-D mesh with axis "batch" (default: `device_mesh(config.devices)`)
@@ -300,9 +406,7 @@ def make_step(config:TrainConfig, # loss, B, n_neg, group, windows, tied, chunk,
     if c.windows: n_neg = c.window_negatives or c.n_neg   # drawn per group of centres, each weighted n_neg / drawn
     local = (partial(_window_grads, loss=c.loss, tied=c.tied, group=c.group, neg_weight=c.n_neg / n_neg) if c.windows else
              partial(_local_grads, loss=c.loss, B=c.B, tied=c.tied, chunk=chunk, shared=bool(c.group), exact=exact))
-    bat = NamedSharding(mesh, P("batch"))
-    def sample(key, data):
-        return jax.lax.with_sharding_constraint(sample_batch(key, data, B=c.B, n_neg=n_neg, group=c.group, windows=c.windows), bat)
+    sample = batch_sampler(c, mesh)
     smap = lambda f: jax.shard_map(f, mesh=mesh, in_specs=(P(), P("batch"), P()), out_specs=P(), check_vma=False)
     psum = lambda x: x if nd == 1 else jax.lax.psum(x, "batch")
     def grads_at(params, batch, _):
