@@ -352,12 +352,12 @@ def _expected_meta(stream, V:int, L:int, oov:str) -> dict:
                 tokenizer=getattr(stream, "manifest", {}).get("tokenizer"),
                 counting_version=COUNTING_VERSION)
 
-def _cached_counts(folder:Path, want:dict) -> CooccurrenceCounts | None:
+def _cached_counts(folder:Path, want:dict, cls=CooccurrenceCounts):  # cls: the counts class whose `load` reads the folder
     "The counts cached in `folder` if they verify and were made for `want`; else None, with a warning saying why."
     if not (folder / "manifest.json").exists():
         if any(folder.glob("*.npy")): warnings.warn(f"{folder} holds an incomplete save (no manifest.json); recomputing")
         return None
-    try: c = CooccurrenceCounts.load(folder)
+    try: c = cls.load(folder)
     except CacheError as e:
         warnings.warn(f"cached counts in {folder} are unusable ({e}); recomputing")
         return None
