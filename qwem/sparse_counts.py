@@ -4,7 +4,7 @@
 
 # %% ../nbs/01a_sparse_counts.ipynb #9eaf6bce
 from __future__ import annotations
-import time
+import time, warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import numba
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros  # count trailing zero bits (LLVM cttz)
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
@@ -135,7 +136,9 @@ def _count_rows(
 ):
     "CSR pieces of rows r0..r1-1: (row nnz (r1-r0,), columns int32, raw counts int64, weighted sums sum(L+1-k) int64)."
     acc = np.zeros(V, np.int64); acc2 = np.zeros(V if shift == 0 else 1, np.int64)
-    touched = np.empty(V, np.int32)
+    n_words = (V + 63) >> 6  # touched columns: one bit per column, and one bit per 64-column word of those
+    bits, summary = np.zeros(n_words, np.uint64), np.zeros((n_words + 63) >> 6, np.uint64)
+    one, low6 = np.uint64(1), np.int64(63)
     unit = np.int64(1) << shift; mask = unit - 1
     cap, nnz = 1024, 0
     cols, raw, ws = np.empty(cap, np.int32), np.empty(cap, np.int64), np.empty(cap, np.int64)
@@ -146,25 +149,31 @@ def _count_rows(
             p = pos[i]
             for k in range(1, L + 1):
                 for q in (p - k, p + k):
-                    b = pad[q]
+                    b = np.int64(pad[q])
                     if b < V:
-                        if acc[b] == 0: touched[nt] = b; nt += 1
-                        if shift > 0: acc[b] += unit + L + 1 - k
-                        else: acc[b] += 1; acc2[b] += L + 1 - k
+                        v = acc[b]
+                        if v == 0:  # first touch of column b in this row
+                            w = b >> 6
+                            bits[w] |= one << np.uint64(b & low6); summary[w >> 6] |= one << np.uint64(w & low6)
+                            nt += 1
+                        if shift > 0: acc[b] = v + unit + (L + 1 - k)
+                        else: acc[b] = v + 1; acc2[b] += L + 1 - k
         if nt == 0: continue
         while nnz + nt > cap:  # grow the output (amortised doubling)
             cap *= 2
             cols, raw, ws = _grow(cols, nnz, cap), _grow(raw, nnz, cap), _grow(ws, nnz, cap)
-        if nt * 16 < V: row = np.sort(touched[:nt])
-        else:  # a dense row: one scan of the accumulator is cheaper than a sort
-            row, j = touched[:nt], 0
-            for b in range(V):
-                if acc[b] != 0: row[j] = b; j += 1
-        for j in range(nt):
-            b = row[j]; cols[nnz + j] = b
-            if shift > 0: raw[nnz + j] = acc[b] >> shift; ws[nnz + j] = acc[b] & mask
-            else: raw[nnz + j] = acc[b]; ws[nnz + j] = acc2[b]; acc2[b] = 0
-            acc[b] = 0
+        j = nnz
+        for si in range(len(summary)):  # set bits in increasing order: the row's columns, sorted
+            s = summary[si]; summary[si] = 0
+            while s != 0:
+                w = si * 64 + np.int64(trailing_zeros(s)); s &= s - one
+                x = bits[w]; bits[w] = 0
+                while x != 0:
+                    b = w * 64 + np.int64(trailing_zeros(x)); x &= x - one
+                    cols[j] = b
+                    if shift > 0: raw[j] = acc[b] >> shift; ws[j] = acc[b] & mask
+                    else: raw[j] = acc[b]; ws[j] = acc2[b]; acc2[b] = 0
+                    acc[b] = 0; j += 1
         row_nnz[a - r0] = nt; nnz += nt
     return row_nnz, cols[:nnz].copy(), raw[:nnz].copy(), ws[:nnz].copy()
 
@@ -230,6 +239,13 @@ def _weighted_in_place(ws, L:int) -> np.ndarray:
     for i in range(0, len(ws), 1 << 22): w[i:i + (1 << 22)] = ws[i:i + (1 << 22)] / L
     return w
 
+def _matrices(indptr, cols, raw, ws, V:int, L:int) -> tuple:
+    "(raw, weighted) CSR matrices from counts [indptr, columns, raw, weighted sums]; `ws` becomes the weighted data."
+    raw_m = sp.csr_array((raw, cols, indptr), shape=(V, V))
+    w_m = sp.csr_array((_weighted_in_place(ws, L), raw_m.indices.copy(), raw_m.indptr.copy()), shape=(V, V))
+    raw_m.has_sorted_indices = w_m.has_sorted_indices = True
+    return raw_m, w_m
+
 def sparse_cooccurrence_counts(
     tokens,        # (n,) integer word ids; ids < V are words, V is an out-of-vocabulary gap
     offsets,       # (n_docs + 1,) int64 boundaries: document d is tokens[offsets[d]:offsets[d+1]]
@@ -259,9 +275,7 @@ def sparse_cooccurrence_counts(
     if n_pairs == 0:
         raise ValueError(f"no pair of in-vocabulary tokens lies within distance L = {L} inside a document "
                          "(out-of-vocabulary gaps separate them all): use a larger V or L")
-    raw_m = sp.csr_array((raw, cols, indptr), shape=(V, V))
-    w_m = sp.csr_array((_weighted_in_place(ws, L), raw_m.indices.copy(), raw_m.indptr.copy()), shape=(V, V))
-    raw_m.has_sorted_indices = w_m.has_sorted_indices = True
+    raw_m, w_m = _matrices(indptr, cols, raw, ws, V, L)
     lens = np.diff(offsets)
     info = dict(fingerprint=None, V=int(V), L=int(L), oov=None, tokenizer=None,
                 n_positions=int(n), n_tokens=n_tokens, n_gaps=int(n - n_tokens), n_docs=int(lens.size),
@@ -272,6 +286,24 @@ def sparse_cooccurrence_counts(
     info.update(meta or {})
     if ckpt is not None and (ckpt / "checkpoint.json").exists(): _remove_checkpoint(ckpt)
     return SparseCooccurrenceCounts(raw_m, w_m, unigram, int(L), info)
+
+# %% ../nbs/01a_sparse_counts.ipynb #49562825
+_ADDITIVE = ("n_positions", "n_tokens", "n_gaps", "n_docs", "n_pairs", "n_docs_shorter_than_window", "n_docs_shorter_than_2")
+
+def _add(self, other:"SparseCooccurrenceCounts") -> "SparseCooccurrenceCounts":
+    "Exact counts of two disjoint sets of documents together (the same V and L): `a + b`."
+    if not isinstance(other, SparseCooccurrenceCounts): return NotImplemented
+    if (other.V, other.L) != (self.V, self.L):
+        raise ValueError(f"cannot add counts of V={other.V:,}, L={other.L} to counts of V={self.V:,}, L={self.L}: "
+                         "count every part with the same V and L")
+    sums = [[c.raw.indptr, c.raw.indices, c.raw.data, np.rint(c.weighted.data * c.L).astype(np.int64)] for c in (self, other)]
+    raw, w = _matrices(*_add_counts(*sums, self.V), self.V, self.L)
+    meta = {k: v for k, v in self.meta.items() if other.meta.get(k) == v}  # what both parts share
+    meta.update({k: self.meta[k] + other.meta[k] for k in _ADDITIVE if k in self.meta and k in other.meta})
+    meta["nnz"] = int(raw.nnz)
+    return SparseCooccurrenceCounts(raw, w, self.unigram + other.unigram, self.L, meta)
+
+SparseCooccurrenceCounts.__add__ = _add
 
 # %% ../nbs/01a_sparse_counts.ipynb #d01e2e9c
 def count_corpus_sparse(
