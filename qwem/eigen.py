@@ -19,10 +19,20 @@ __all__ = ['dense_top_eigenpairs', 'embeddings_from_eigenpairs', 'closed_form_em
            'weighted_closed_form_embeddings', 'reconstruction_error', 'top_eigenpairs', 'inertia']
 
 # %% ../nbs/02a_eigen.ipynb #14856a14
+def _is_operator(M) -> bool:
+    "A matrix given as an operator (`A @ X`, `add_rank_one`, `asymmetry`, `astype`, `dense`) rather than an array."
+    return hasattr(M, "add_rank_one") and not isinstance(M, (np.ndarray, jax.Array))
+
+def _dense(M) -> np.ndarray: return M.dense() if _is_operator(M) else np.asarray(M)
+
 def _check_symmetric(M, name="M", samples:int=10_000):
-    "Shape checks, and symmetry checked on a random sample of entries (O(samples), not O(V^2))."
+    "Shape checks, and symmetry checked on a random sample of entries (O(samples), not O(V^2)); an operator checks itself."
     if M.ndim != 2 or M.shape[0] != M.shape[1]: raise ValueError(f"{name} must be a square (V, V) matrix, got shape {M.shape}")
     n = M.shape[0]
+    if _is_operator(M):
+        if (err := M.asymmetry()) > 1e-5:
+            raise ValueError(f"{name} is not symmetric (max |S - S^T| = {err:.2g} of max |S|): build it from a symmetric Psi")
+        return n
     rng = np.random.default_rng(0)
     i, j = rng.integers(0, n, samples), rng.integers(0, n, samples)
     a, b = np.asarray(M[i, j], np.float64), np.asarray(M[j, i], np.float64)
@@ -63,7 +73,7 @@ def embeddings_from_eigenpairs(
     return _fix_signs(vecs) * np.sqrt(np.maximum(vals, 0)).astype(vecs.dtype)
 
 def closed_form_embeddings(
-    M,                          # (V, V) symmetric target, e.g. target_matrix(P, Pi)
+    M,                          # (V, V) symmetric target, e.g. target_matrix(P, Pi), or an operator (see `top_eigenpairs`)
     d:int,                      # embedding dimension
     *,
     solver:str="auto",          # "dense" (LAPACK), "krylov" (`top_eigenpairs`), "auto": dense for V <= 2000
@@ -73,11 +83,11 @@ def closed_form_embeddings(
     **kwargs,                   # passed to `top_eigenpairs` (tol, block, progress, ...)
 ):                              # W (V, d), same dtype as M; columns in decreasing eigenvalue order
     "Theorem 1's global minimiser W = V*[:, :d] Lambda[:d]^(1/2) (eq. 7); svd(M) with allow_negative=True."
-    M = M if isinstance(M, jax.Array) else np.asarray(M)
+    M = M if isinstance(M, jax.Array) or _is_operator(M) else np.asarray(M)
     n = M.shape[0]
     if solver == "auto": solver = "dense" if n <= 2000 else "krylov"
     if solver == "dense":
-        vals, vecs = dense_top_eigenpairs(np.asarray(M), d)
+        vals, vecs = dense_top_eigenpairs(_dense(M), d)
     elif solver == "krylov":
         if key is None: raise ValueError("the Krylov solver needs an explicit key: pass key=jax.random.key(0)")
         vals, vecs = top_eigenpairs(M, d, key=key, **kwargs)
@@ -170,8 +180,10 @@ def _deflate(A, key, copy):
     th, rn = np.asarray(th, np.float64), np.asarray(rn, np.float64)
     floor, moved = -abs(th[-1]), []
     for i in np.flatnonzero((th < floor) & (rn <= 1e-3 * np.abs(th))):
-        if copy: A, copy = jnp.array(A, copy=True), False
-        A = _rank_one_update(A, Y[:, i], jnp.asarray(floor - th[i], A.dtype))
+        if _is_operator(A): A = A.add_rank_one(Y[:, i], floor - th[i])   # a new operator with one more low-rank term
+        else:
+            if copy: A, copy = jnp.array(A, copy=True), False
+            A = _rank_one_update(A, Y[:, i], jnp.asarray(floor - th[i], A.dtype))
         moved.append(float(th[i]))
     return A, moved
 
@@ -239,16 +251,20 @@ def _sizes(d:int, n:int, b:int, keep, K, check) -> tuple:
                          f">= keep + 2 block; got block={b}, keep={keep}, check={check}, max_basis={K}")
     return keep, K, check
 
+def _operand(M, dtype):
+    "M as the solver applies it: a JAX array, or the operator itself, in `dtype` (call inside the matching x64 context)."
+    return M.astype(dtype) if _is_operator(M) else jnp.asarray(M, dtype)
+
 def _top_pairs(M, th, Y, rn, d:int, mixed:bool) -> tuple:
     "The top-d eigenpairs and residuals as NumPy arrays; `mixed`: after one float64 Rayleigh-Ritz step on span(Y)."
     if not mixed: return np.asarray(th[:d]), np.asarray(Y[:, :d]), np.asarray(rn)
     with jax.enable_x64(True):
-        th, X, rn = _rayleigh_ritz(jnp.asarray(M), Y)
+        th, X, rn = _rayleigh_ritz(_operand(M, np.float64), Y)
         return np.asarray(th[:d]), np.asarray(X[:, :d]), np.asarray(rn[:d])
 
 # %% ../nbs/02a_eigen.ipynb #a4db60dd
 def top_eigenpairs(
-    M,                        # (V, V) symmetric float32 or float64, NumPy or JAX (on any device)
+    M,                        # (V, V) symmetric float32 or float64, NumPy or JAX (on any device), or an operator
     d:int,                    # number of eigenpairs wanted, largest by value
     *,
     key,                      # jax.random key for the starting blocks
@@ -271,14 +287,14 @@ def top_eigenpairs(
     if dt not in (np.float32, np.float64): raise ValueError(f"M must be float32 or float64, got {dt}")
     if mixed and dt != np.float64: raise ValueError("mixed=True refines in float64: pass M as float64 (or use mixed=False)")
     if n <= max(dense_below, K):
-        vals, vecs = dense_top_eigenpairs(np.asarray(M), d)
+        vals, vecs = dense_top_eigenpairs(_dense(M), d)
         out = dict(matvecs=0, checks=[], residuals=None, deflated=[], converged=True, solver="dense",
                    seconds=time.perf_counter() - t0)
         return (vals, vecs, out) if info else (vals, vecs)
     max_matvecs = max_matvecs or 10 * K
     k_defl, key = jax.random.split(key)
     with jax.enable_x64(True) if dt == np.float64 and not mixed else contextlib.nullcontext():
-        A = jnp.asarray(M, jnp.float32) if mixed else jnp.asarray(M)
+        A = _operand(M, np.float32 if mixed else dt)
         moved = []
         if deflate: A, moved = _deflate(A, k_defl, copy=isinstance(M, jax.Array) and not mixed)
         th, Y, rn, rel, checks, nmv = _krylov(A, d, key, b=b, keep=keep, K=K, check=check, tol=tol,
