@@ -119,6 +119,7 @@ def cmd_reproduce(a):
     cols = FIGURE3B_COLUMNS if a.columns is None else tuple(c.strip() for c in a.columns.split(",") if c.strip())
     if a.no_train: cols = tuple(c for c in cols if c not in COLUMNS or COLUMNS[c].kind != "trained")
     reproduce(a.out, corpus=a.corpus, V=a.V, L=a.L, d=a.d, columns=cols, scaling=a.scaling, dynamics=not a.no_dynamics, rmt=not a.no_rmt, ablation=a.ablation,
+              vocabulary=a.vocabulary, vocabulary_sizes=tuple(a.vocabulary_sizes), min_count=a.min_count,
               train_preset=a.preset, w2v_workers=a.gensim_workers, devices=a.devices, publish=a.publish, force=a.force, progress=not a.no_progress)
 
 def _reproduce_args(c):
@@ -137,6 +138,10 @@ def _reproduce_args(c):
     c.add_argument("--no-dynamics", action="store_true", help="skip gradient descent on M* (figure2_gd.png)")
     c.add_argument("--no-rmt", action="store_true", help="skip the task-vector analysis (Figures 4 and 6; a dense eigh of M*)")
     c.add_argument("--ablation", action="store_true", help="also train the loss x reweighting ablation (about 30 min on 2 cores)")
+    c.add_argument("--vocabulary", action="store_true", help="also the vocabulary sweep, V = 10k..100k (not in the paper; sparse counts)")
+    c.add_argument("--vocabulary-sizes", type=int, nargs="+", default=[10_000, 20_000, 50_000, 100_000], metavar="V",
+                   help="the sweep's vocabulary sizes (default: 10000 20000 50000 100000)")
+    c.add_argument("--min-count", type=int, default=1, help="the sweep drops words seen fewer times (default: 1, none)")
     c.add_argument("--publish", metavar="FOLDER", help="also copy tables, figures and summary here (e.g. nbs/reproduced)")
     c.add_argument("--force", action="store_true", help="recompute every stage")
     c.add_argument("--no-progress", action="store_true", help="no progress bars")

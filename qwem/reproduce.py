@@ -25,14 +25,15 @@ import json
 from .features import feature_analysis
 from .rmt_analysis import cached_eigenpairs, closed_form_W, d_grid, rmt_analysis
 from .ablation import ablation_stage_fn
+from .vocabulary import VOCABULARY_SIZES, vocabulary_stage_fn
 
 
 # %% auto #0
 __all__ = ['COLUMNS', 'FIGURE3B_COLUMNS', 'CLOSED_FORM_COLUMNS', 'PAPER_FIG3B', 'EIGEN_VERSION', 'FEATURE_COLUMNS',
            'SCALING_COLUMNS', 'PUBLISHED', 'corpus_summary', 'format_corpus_summary', 'counts_summary', 'Column',
            'target', 'word2vec_column', 'save_embeddings', 'figure3b_table', 'training_figure', 'corpus_stages',
-           'figure_stages', 'features_stage', 'rmt_stage', 'ablation_stage', 'scaling_rows', 'scaling_table',
-           'publish_results', 'stage_times', 'reproduce']
+           'figure_stages', 'features_stage', 'rmt_stage', 'ablation_stage', 'vocabulary_stage', 'scaling_rows',
+           'scaling_table', 'publish_results', 'stage_times', 'reproduce']
 
 # %% ../nbs/08a_reproduce.ipynb #fceba132
 def corpus_summary(ts: TokenStream,  # the token stream
@@ -270,6 +271,13 @@ def ablation_stage(p:Pipeline, out:Path, V:int, *, preset:str="cpu", progress:bo
                 summary=lambda r: json.loads(json.dumps(r, default=_plain))))
     return ["ablation"]
 
+def vocabulary_stage(p:Pipeline, out:Path, *, sizes=VOCABULARY_SIZES, min_count:int=1, progress:bool=True) -> list:
+    "The vocabulary sweep (issue-tracked extension, `05c_vocabulary`) as a stage; returns its name."
+    def run(ts, sizes, min_count): return vocabulary_stage_fn(ts, out, sizes=tuple(sizes), min_count=min_count, progress=progress)
+    p.add(Stage("vocabulary", run, dict(sizes=list(sizes), min_count=min_count), ("corpus",), "vocabulary-1",
+                outputs=("vocabulary.md", "vocabulary.png"), summary=lambda r: json.loads(json.dumps(r, default=_plain))))
+    return ["vocabulary"]
+
 def _plain(o):  # numpy values in the ablation's result, for its JSON record
     return o.tolist() if hasattr(o, "tolist") else str(o)
 
@@ -297,7 +305,8 @@ def scaling_table(rows: list[dict]) -> str:
 # %% ../nbs/08a_reproduce.ipynb #d4b12aef
 PUBLISHED = ("table.md", "table.json", "scaling.md", "scaling.json", "summary.json", "figure2_gd.png", "figure2_sgd.png",
              "figure3a.md", "figure5.png", "rmt.json", "figure4_spectra.png",
-             "figure4_localisation.png", "figure4_snr.png", "figure6.png", "ablation.md", "ablation.png")
+             "figure4_localisation.png", "figure4_snr.png", "figure6.png", "ablation.md", "ablation.png",
+             "vocabulary.md", "vocabulary.json", "vocabulary.png")
 
 def publish_results(out: Path, folder: Path) -> list[str]:
     "Copy the small results of a run (tables, figures, summary) into `folder`, e.g. nbs/reproduced for the docs."
@@ -356,6 +365,8 @@ def reproduce(out: str | Path = "results",  # output folder for records, tables 
               dynamics: bool = True,         # gradient descent on M* from a small start: the Figure 2 style plot
               rmt: bool = True,              # task vectors and random matrices (§4): Figures 4 and 6, rmt.json
               ablation: bool = False,        # also the loss x reweighting ablation (about 30 min on 2 cores)
+              vocabulary: bool = False,      # also the vocabulary sweep (V = 10k..100k, `05c_vocabulary`; not in the paper)
+              vocabulary_sizes: tuple = VOCABULARY_SIZES, min_count: int = 1,  # the sweep's sizes and minimum count
               w2v_epochs: int = 5, w2v_workers: int = 2,   # gensim's epochs and worker threads (1: deterministic)
               train_preset: str = "cpu",     # settings of our trainers: "cpu" (default), "paper" (GPU), "test"
               seed: int = 0,                 # seeds the eigensolver, gensim and our trainers
@@ -375,7 +386,8 @@ def reproduce(out: str | Path = "results",  # output folder for records, tables 
     figures = figure_stages(p, out, names, dynamics=dynamics, seed=seed, progress=progress)
     figures += features_stage(p, out, names, ts.vocab(V), d=d)
     figures += (rmt_stage(p, out, ts.vocab(V), seed=seed, progress=progress) if rmt else []) + \
-               (ablation_stage(p, out, V, preset="test" if train_preset == "test" else "cpu", progress=progress) if ablation else [])
+               (ablation_stage(p, out, V, preset="test" if train_preset == "test" else "cpu", progress=progress) if ablation else []) + \
+               (vocabulary_stage(p, out, sizes=vocabulary_sizes, min_count=min_count, progress=progress) if vocabulary else [])
     corpora = _scaling(p, ts, out, corpus, names, kw, progress) if scaling and columns and corpus == "default" else {}
     res = dict(corpus=p.record("corpus")["record"], counts=p.record("counts")["record"])
     print(format_corpus_summary(res["corpus"]))
