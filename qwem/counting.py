@@ -381,14 +381,16 @@ def count_corpus(
     if oov not in ("drop", "gap"): raise ValueError(f"oov must be 'drop' or 'gap', got {oov!r}")
     folder = _stream_folder(stream) / "counts" / f"V{V}_L{L}_{oov}"
     want = _expected_meta(stream, V, L, oov)
-    if not cache:
-        return cooccurrence_counts(*stream.restrict(V, oov=oov), V, L, progress=progress, meta=want, **kwargs)
-    if (c := _cached_counts(folder, want)) is not None: return c
+    count = lambda **kw: cooccurrence_counts(*stream.restrict(V, oov=oov), V, L, progress=progress, meta=want, **kw, **kwargs)
+    return _cached_or_counted(folder, want, CooccurrenceCounts, count) if cache else count()
+
+def _cached_or_counted(folder:Path, want:dict, cls, count):
+    "The counts of class `cls` cached in `folder` for `want`, else count(checkpoint_dir=...) saved there."
+    if (c := _cached_counts(folder, want, cls)) is not None: return c
     with file_lock(folder):  # check, lock, check again: a second process waits here, then finds the counts made
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # why the cache is unusable was said above
-            if (c := _cached_counts(folder, want)) is not None: return c
-        counts = cooccurrence_counts(*stream.restrict(V, oov=oov), V, L, progress=progress, meta=want,
-                                     checkpoint_dir=folder / "checkpoint", **kwargs)
+            if (c := _cached_counts(folder, want, cls)) is not None: return c
+        counts = count(checkpoint_dir=folder / "checkpoint")
         counts.save(folder)
     return counts

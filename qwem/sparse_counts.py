@@ -4,7 +4,7 @@
 
 # %% ../nbs/01a_sparse_counts.ipynb #9eaf6bce
 from __future__ import annotations
-import time, warnings
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -16,10 +16,10 @@ from numba.cpython.unsafe.numbers import trailing_zeros  # count trailing zero b
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
-from .storage import CorruptCacheError, array_fingerprint, file_lock, load_arrays, save_arrays
+from .storage import CorruptCacheError, array_fingerprint, load_arrays, save_arrays
 from .counting import (COUNTING_VERSION, CooccurrenceCounts, _check_inputs, _unigram, _packing_shift,
                            _load_checkpoint, _save_checkpoint, _remove_checkpoint, _stream_folder, _expected_meta,
-                           _cached_counts)
+                           _cached_or_counted)
 
 # %% auto #0
 __all__ = ['SparseCooccurrenceCounts', 'sparse_cooccurrence_counts', 'count_corpus_sparse']
@@ -322,12 +322,4 @@ def count_corpus_sparse(
     want = _expected_meta(stream, V, L, oov)
     count = lambda **kw: sparse_cooccurrence_counts(*stream.restrict(V, oov=oov), V, L, progress=progress, meta=want,
                                                     **kw, **kwargs)
-    if not cache: return count()
-    if (c := _cached_counts(folder, want, SparseCooccurrenceCounts)) is not None: return c
-    with file_lock(folder):  # check, lock, check again: a second process waits here, then finds the counts made
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # why the cache is unusable was said above
-            if (c := _cached_counts(folder, want, SparseCooccurrenceCounts)) is not None: return c
-        counts = count(checkpoint_dir=folder / "checkpoint")
-        counts.save(folder)
-    return counts
+    return _cached_or_counted(folder, want, SparseCooccurrenceCounts, count) if cache else count()
