@@ -101,7 +101,7 @@ def cached_word2vec(ts:TokenStream, # the corpus
     return W, info["seconds"]
 
 # %% ../nbs/05c_vocabulary.ipynb #8c157e52
-SWEEP_VERSION = 1  # bump when a row's definition changes: cached columns of another version are recomputed
+SWEEP_VERSION = 1  # bump when the eigenvalue count's definition changes: its cached results of another version are recomputed
 SWEEP_COLUMNS = (*SWEEP_TARGETS, "word2vec (gensim)")
 
 def _cached_json(path:Path, key:str, compute) -> dict:
