@@ -179,17 +179,17 @@ def vocabulary_tables(result:dict) -> str:
     return "\n".join([head, "", *a, "", *s, "", *t]) + "\n"
 
 def plot_vocabulary(result:dict, path=None) -> Figure:
-    "Analogy accuracy against V (covered: solid, fixed set: dashed) and coverage; saved as PNG when `path` is given."
+    "Analogy accuracy against V (colour: method; line: covered, fixed set, fixed set with first-V answers), coverage and MEN."
     rows = result["rows"]; Vs = [r["V"] for r in rows]
     fig = Figure(figsize=(9, 3.6)); ax, ax2 = fig.subplots(1, 2)
+    styles = {"analogies": ("o-", "covered questions"), "fixed": ("s--", "fixed set"), "fixed_first": ("^:", f"fixed set, answers in first {Vs[0]:,}")}
     for c, col in zip(SWEEP_COLUMNS, ("C0", "C1", "C2")):
-        ax.plot(Vs, [100 * r[c]["analogies"] for r in rows], "o-", c=col, label=f"{c}, covered")
-        ax.plot(Vs, [100 * r[c]["fixed"] for r in rows], "s--", c=col, label=f"{c}, fixed set")
-        ax.plot(Vs, [100 * r[c]["fixed_first"] for r in rows], "^:", c=col, label=f"{c}, fixed set, first-V answers")
+        for k, (st, _) in styles.items(): ax.plot(Vs, [100 * r[c][k] for r in rows], st, c=col)
         ax2.plot(Vs, [r[c]["men"] for r in rows], "o-", c=col, label=c)
-    ax.plot(Vs, [100 * r[SWEEP_COLUMNS[0]]["coverage"] for r in rows], "k:", label="coverage")
-    ax.set(xscale="log", xlabel="V", ylabel="%", title="Google analogies"); ax.legend(fontsize=6)
-    ax2.set(xscale="log", xlabel="V", ylabel="Spearman", title="MEN"); ax2.legend(fontsize=6)
+    for st, label in styles.values(): ax.plot([], [], st, c="k", label=label)   # line styles, once, in black
+    ax.plot(Vs, [100 * r[SWEEP_COLUMNS[0]]["coverage"] for r in rows], "-.", c="grey", label="coverage")
+    ax.set(xscale="log", xlabel="V", ylabel="%", title="Google analogies"); ax.legend(fontsize=7)
+    ax2.set(xscale="log", xlabel="V", ylabel="Spearman", title="MEN (colours as in both panels)"); ax2.legend(fontsize=7)
     fig.tight_layout()
     if path is not None: atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=80))
     return fig
