@@ -20,7 +20,7 @@ import jax
 from qwem.corpus import default_corpus
 from qwem.counting import cooccurrence_counts
 from qwem.sampling import window_weights
-from qwem.step import DenseTablesTooLarge, check_dense_fits, setting1_dense_bytes
+from qwem.train_data import DenseTablesTooLarge, check_dense_fits, setting1_dense_bytes
 from qwem.train import train
 from qwem.experiments import preset
 from qwem.config import configure

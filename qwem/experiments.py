@@ -15,7 +15,7 @@ from .counting import count_corpus
 from .target import acceptance_probability, canonical_psi, target_matrix
 from .dynamics import half_rise_times, time_per_step, singular_value_trajectory, initial_singular_values
 from .config import TrainConfig, configure, group_positives, model_config
-from .step import check_dense_fits, pair_probabilities
+from .train_data import check_dense_fits, pair_probabilities
 from .train import train, save_word2vec, TrainResult, time_of_step
 
 # %% auto #0

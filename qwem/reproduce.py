@@ -16,7 +16,7 @@ from .target import canonical_psi, pmi, target_matrix
 from .eigen import embeddings_from_eigenpairs, top_eigenpairs
 from .dynamics import half_rise_times, initial_singular_values
 from .random_init import gradient_descent_figure, measured_half_rise_times
-from .step import pair_probabilities
+from .train_data import pair_probabilities
 from .train import TrainResult, save_word2vec, time_of_step
 from .benchmarks import BENCHMARK_FILES, evaluate_all, gensim_word2vec
 from .experiments import on_devices, open_corpus, preset, train_corpus, plot_training_singular_values

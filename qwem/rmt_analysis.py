@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 from .storage import atomic_path, file_lock, load_npy, read_json, save_npy_atomic, write_json_atomic
 from .sources import cache_dir
 from .target import canonical_psi, target_matrix
-from .step import pair_probabilities
+from .train_data import pair_probabilities
 from .eigen import embeddings_from_eigenpairs
 from .dynamics import singular_value_trajectory
 from .benchmarks import analogy_accuracy, load_analogies

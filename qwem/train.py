@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from .storage import array_fingerprint, atomic_write, save_npy_atomic
 from .dynamics import time_per_step
 from .config import *
+from .train_data import *
 from .step import *
 
 # %% auto #0

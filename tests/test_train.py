@@ -172,10 +172,10 @@ def test_inner_updates_match_a_sequential_reference(stream, model, tied):
 
 def test_qwem_past_memory_fails_before_counting(monkeypatch, tmp_path):
     "QWEM's dense V x V arrays that would not fit stop `train_corpus` at once: before the counts and any V x V array."
-    import qwem.step, qwem.experiments
-    from qwem.step import DenseTablesTooLarge
+    import qwem.train_data, qwem.experiments
+    from qwem.train_data import DenseTablesTooLarge
     from qwem.experiments import train_corpus, preset
-    monkeypatch.setattr(qwem.step, "available_memory", lambda: 2**30)           # a 1 GiB machine
+    monkeypatch.setattr(qwem.train_data, "available_memory", lambda: 2**30)           # a 1 GiB machine
     monkeypatch.setattr(qwem.experiments, "count_corpus", lambda *a, **k: pytest.fail("counted before the memory check"))
     with pytest.raises(DenseTablesTooLarge, match=r"at V=10,000 they need at least .* 1.0 GiB are available.*about 6,000 fits.*sgns"):
         train_corpus(preset("qwem", "test"), "brown", V=10_000, folder=tmp_path, progress=False)
