@@ -19,8 +19,9 @@ varies up to 2x between minutes.
 Time to quality: the wall time (evaluation excluded) until the analogy accuracy reaches 90% of gensim's final
 accuracy, for gensim's 5 epochs and our two presets, in the same run.
 
-Our steps run on 2 forced CPU devices (XLA_FLAGS=--xla_force_host_platform_device_count=2, set below before JAX
-loads) so that data parallelism uses both cores, as gensim's 2 worker threads do; `--devices 0` also times 1 device.
+Our XLA steps run on 2 forced CPU devices (XLA_FLAGS=--xla_force_host_platform_device_count=2, set below before JAX
+loads) so that data parallelism uses both cores, as gensim's 2 worker threads do; the compiled kernels
+(`kernel="numba"`, qwem.cpu_kernels) run on one device with 2 threads; `--devices 0` also times 1 device (1 thread).
 """
 import os
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
@@ -33,7 +34,7 @@ from qwem.corpus import default_corpus
 from qwem.counting import count_corpus
 from qwem.sampling import keep_probability, subsample_stream, window_weights
 from qwem.config import configure, model_config
-from qwem.step import PairSource, device_mesh, init_params, make_step
+from qwem.step import PairSource, device_mesh, init_params, make_step, training_mesh
 from qwem.train import train
 from qwem.experiments import PRESETS, on_devices
 from qwem.benchmarks import analogy_accuracy, stream_sentences
@@ -79,7 +80,7 @@ def gensim_run(tokens, offsets, words, *, d, L, negative, sample, epochs, worker
 
 def our_throughput(config, tokens, offsets, V, counts, *, steps):
     "Pairs per second of our jitted step for a `TrainConfig` (compile excluded, median over timed steps)."
-    mesh = device_mesh(config.devices); rep = NamedSharding(mesh, P())
+    mesh = training_mesh(config); rep = NamedSharding(mesh, P())
     data = PairSource(config, tokens, offsets, V, counts=counts, device=rep).data(0)
     step, _ = make_step(config, mesh)
     params = jax.device_put(init_params(jax.random.key(0), V, config), rep)
@@ -110,7 +111,8 @@ def main():
     ap.add_argument("--ttq-only", action="store_true", help="skip the throughput part, measure time-to-quality only")
     ap.add_argument("--ttq-models", default="sgns,qwem", help="our models whose time-to-quality is measured")
     ap.add_argument("--repeats", type=int, default=3, help="interleaved repeats (gensim, ours, gensim, ...): medians are reported")
-    ap.add_argument("--devices", type=int, default=2, help="devices for our steps (0: both 1 and 2)")
+    ap.add_argument("--devices", type=int, default=2, help="devices (threads, for the compiled kernels) of our steps (0: both 1 and 2)")
+    ap.add_argument("--only", default=None, help="time only the step variants whose name contains this text")
     a = ap.parse_args()
     if a.parts: return parts(a)
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}; JAX devices: {jax.devices()}")
@@ -155,12 +157,14 @@ def step_variants(a):
     sgns, qwem = PRESETS["sgns"]["cpu"], PRESETS["qwem"]["cpu"]
     base = dict(d=a.d, L=a.L, n_neg=a.negative)
     return {
-        "word2vec, negatives per positive (before)": configure(sgns, **base, B=50_000, group=0, inner_updates=True, chunk=3072),
-        "word2vec, shared negatives (cpu preset)": configure(sgns, **base),
-        "word2vec, whole windows": configure(sgns, **base, windows=True, group=8),
-        "QWEM, uniform negatives per positive (before)": configure(qwem, **base, B=50_000, negatives="uniform"),
-        "QWEM, shared negatives": configure(qwem, **base, B=50_000, negatives="uniform", group=250),
-        "QWEM, exact negatives (cpu preset)": configure(qwem, **base),
+        "word2vec, negatives per positive, XLA": configure(sgns, **base, B=50_000, group=0, inner_updates=True, chunk=3072, kernel="xla"),
+        "word2vec, shared negatives, XLA": configure(sgns, **base, kernel="xla"),
+        "word2vec, whole windows, XLA": configure(sgns, **base, windows=True, group=8, kernel="xla"),
+        "word2vec, shared negatives, compiled kernel (cpu preset)": configure(sgns, **base),
+        "QWEM, uniform negatives per positive, XLA": configure(qwem, **base, B=50_000, negatives="uniform", kernel="xla"),
+        "QWEM, shared negatives, XLA": configure(qwem, **base, B=50_000, negatives="uniform", group=250, kernel="xla"),
+        "QWEM, exact negatives, XLA": configure(qwem, **base, kernel="xla"),
+        "QWEM, exact negatives, compiled kernel (cpu preset)": configure(qwem, **base),
     }
 
 
@@ -174,7 +178,7 @@ class Timed:
     "One step variant, compiled once, timed over `steps` steps each time it is called."
     def __init__(self, config, tokens, offsets, V, counts, devices):
         self.config = configure(config, devices=devices)
-        mesh = device_mesh(devices); rep = NamedSharding(mesh, P())
+        mesh = training_mesh(self.config); rep = NamedSharding(mesh, P())
         self.data = PairSource(self.config, tokens, offsets, V, counts=counts, device=rep).data(0)
         self.step, _ = make_step(self.config, mesh)
         self.params = jax.device_put(init_params(jax.random.key(0), V, self.config), rep)
@@ -196,7 +200,8 @@ def throughput(a, tokens, offsets, words, counts, out):
     "Interleaved repeats: gensim's epoch, then every step variant, `a.repeats` times; the ratio of medians to gensim's."
     pos, kept = gensim_positive_pairs(tokens, offsets, a.L, 1e-5)
     devices = [1, 2] if a.devices == 0 else [a.devices]
-    timed = {(name, dev): Timed(cfg, tokens, offsets, a.V, counts, dev) for name, cfg in step_variants(a).items() for dev in devices}
+    timed = {(name, dev): Timed(cfg, tokens, offsets, a.V, counts, dev) for name, cfg in step_variants(a).items() for dev in devices
+             if not a.only or a.only in name}
     g, ours = [], {k: [] for k in timed}
     for r in range(a.repeats):
         g_sec, _, _ = gensim_run(tokens, offsets, words, d=a.d, L=a.L, negative=a.negative, sample=1e-5, epochs=1, seed=r)

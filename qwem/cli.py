@@ -59,7 +59,8 @@ def cmd_count(a):
 
 # %% ../nbs/08b_cli.ipynb #aeed0bfe
 _TRAIN_OPTIONS = dict(steps="steps", lr="lr", batch="B", negatives="n_neg", schedule="schedule", init="init", sigma="sigma",
-                      positives="positives", qwem_negatives="negatives", group="group", devices="devices", d="d", L="L", seed="seed")
+                      positives="positives", qwem_negatives="negatives", group="group", devices="devices", d="d", L="L", seed="seed",
+                      kernel="kernel")
 
 _MULTI = ("coordinator", "num_processes", "process_id")
 
@@ -105,7 +106,8 @@ def _train_args(c):
                    help="QWEM: negative words from the unigram (the paper) or uniform, or the negative term summed exactly (the cpu preset)")
     c.add_argument("--group", type=int, help="positives sharing one draw of negatives (0: each its own; default: the preset's)")
     c.add_argument("--seed", type=int, help="seed of the initialisation and of every step (default: 0)")
-    c.add_argument("--devices", type=int, help="data-parallel devices (default: every core; on CPU qwem sets XLA_FLAGS to force that many)")
+    c.add_argument("--devices", type=int, help="data-parallel devices, or the compiled kernel's threads (default: every core; on CPU qwem sets XLA_FLAGS to force that many)")
+    c.add_argument("--kernel", choices=["auto", "numba", "xla"], help="the step's row loop: compiled CPU kernel (numba), JAX (xla), or numba where it applies (auto, the cpu presets')")
     c.add_argument("--out", default="results/train", help="output folder; a rerun resumes from its checkpoint (default: results/train)")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
     c.add_argument("--coordinator", metavar="HOST:PORT", help="multi-process run (one process per host): process 0's address and a free port")

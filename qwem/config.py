@@ -12,8 +12,8 @@ import numpy as np
 from .storage import content_hash
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'Setting1', 'Word2vecReweighting', 'exact_negatives', 'group_positives', 'TrainConfig', 'configure',
-           'model_config']
+__all__ = ['SCHEDULES', 'Setting1', 'Word2vecReweighting', 'exact_negatives', 'group_positives', 'kernel_covers', 'TrainConfig',
+           'configure', 'model_config']
 
 # %% ../nbs/04_config.ipynb #47b442f7
 @dataclass(frozen=True)
@@ -47,6 +47,19 @@ def group_positives(c) -> int:  # c: a TrainConfig (or anything with its fields)
     "Positive slots that share one draw of negatives: group, times 2L with whole windows; 1 when nothing is shared."
     return max(getattr(c, "group", 0), 1) * (2 * c.L if getattr(c, "windows", False) else 1)
 
+def kernel_covers(c) -> bool:  # c: a TrainConfig (or anything with its fields)
+    "Whether a compiled CPU kernel (`qwem.cpu_kernels`) implements this step: word2vec's shared-negative step, QWEM's with exact negatives."
+    sgns = (c.loss == "sgns" and c.reweighting.kind == "word2vec" and getattr(c, "group", 0) >= 1 and c.inner_updates
+            and not c.tied and not getattr(c, "windows", False))
+    return sgns or (exact_negatives(c) and c.tied)
+
+def _check_kernel(c):
+    kernel = getattr(c, "kernel", "xla")
+    if kernel not in ("xla", "numba", "auto"): raise ValueError(f"kernel must be 'xla', 'numba' or 'auto', got {kernel!r}")
+    if kernel == "numba" and not kernel_covers(c):
+        raise ValueError("kernel='numba' runs word2vec's shared-negative step (loss='sgns', group >= 1, inner_updates=True, tied=False) "
+                         "and QWEM's step with negatives='exact' and tied=True; use kernel='xla' or 'auto' for other settings")
+
 def _check_config(c):
     "Clear errors for impossible settings."
     if c.loss not in ("qwem", "sgns"): raise ValueError(f"loss must be 'qwem' or 'sgns', got {c.loss!r}")
@@ -70,6 +83,7 @@ def _check_config(c):
     if not (isinstance(wn, (int, np.integer)) and wn >= 0): raise ValueError(f"window_negatives must be an integer >= 0, got {wn!r}")
     if getattr(c, "windows", False) and not (c.reweighting.kind == "word2vec" and group >= 1):
         raise ValueError("windows=True needs word2vec's reweighting (stream positives) and group >= 1 (centres per draw of negatives)")
+    _check_kernel(c)
     if exact_negatives(c):
         if c.loss != "qwem": raise ValueError("negatives='exact' needs loss='qwem' (the sum over all pairs is a Gram product only for QWEM's quadratic loss)")
         if c.inner_updates or group: raise ValueError("negatives='exact' samples no negatives: leave inner_updates=False and group=0")
@@ -100,6 +114,9 @@ class TrainConfig:
     devices: int = 1              # data-parallel devices (on CPU: XLA_FLAGS=--xla_force_host_platform_device_count=N)
     chunk: int = 256              # pairs per inner chunk of the step (cache-sized)
     inner_updates: bool = False   # apply each chunk's update at once (SGD with batch = chunk), as word2vec's sequential updates
+    kernel: str = "xla"           # "xla": the step as JAX code; "numba": its row loop as a compiled CPU kernel (`qwem.cpu_kernels`), on one
+                                  # device whose `devices` threads share W, where `kernel_covers` the step; "auto": numba where it covers
+                                  # the step on a single-process CPU run, else xla
     snapshot_steps: tuple = ()    # steps at which the run keeps a copy of W (`TrainResult.snapshots`)
     n_log: int = 60               # about this many log-spaced log points
     log_at: tuple | None = None   # explicit log steps (override n_log)
@@ -118,7 +135,7 @@ def model(self:TrainConfig) -> str:
     paper = {("qwem", "setting1"): "qwem", ("sgns", "word2vec"): "sgns"}
     return paper.get((self.loss, self.reweighting.kind), f"{self.loss}+{self.reweighting.kind}")
 
-_ADDED = {"group": 0, "windows": False, "window_negatives": 0, "lr_start": None, "ramp_steps": 0}   # settings added after runs were cached: left out while at their default, so those runs keep their keys
+_ADDED = {"group": 0, "windows": False, "window_negatives": 0, "lr_start": None, "ramp_steps": 0, "kernel": "xla"}   # settings added after runs were cached: left out while at their default, so those runs keep their keys
 
 @patch
 def as_dict(self:TrainConfig) -> dict:

@@ -12,10 +12,11 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from .config import *
 from .sampling import *
 from .train_data import *
+from .cpu_kernels import qwem_positive_step, sgns_shared_step
 
 # %% auto #0
-__all__ = ['qwem_terms', 'sgns_terms', 'loss_terms', 'exact_negative_term', 'sample_batch', 'device_mesh', 'batch_sampler',
-           'make_step', 'init_params']
+__all__ = ['qwem_terms', 'sgns_terms', 'loss_terms', 'exact_negative_term', 'sample_batch', 'device_mesh', 'uses_cpu_kernel',
+           'training_mesh', 'batch_sampler', 'make_step', 'init_params']
 
 # %% ../nbs/04a_step.ipynb #c50ff4a5
 def qwem_terms(x, psi, negative:bool):
@@ -183,6 +184,26 @@ def device_mesh(devices:int=1, # the first `devices` devices (all of them, of ev
                          f"devices={jax.device_count()}, not {devices}")
     return Mesh(np.array(jax.devices()[:devices]), ("batch",))
 
+def uses_cpu_kernel(config:TrainConfig, # kernel and the step's settings
+                   ) -> bool:
+    "Whether the step runs `qwem.cpu_kernels`: kernel='numba', or 'auto' where a kernel covers the step on a single-process CPU run."
+    if config.kernel != "auto": return config.kernel == "numba"
+    return kernel_covers(config) and jax.default_backend() == "cpu" and jax.process_count() == 1
+
+def training_mesh(config:TrainConfig, # devices, kernel
+                 ) -> Mesh:
+    "The mesh a run trains on: `config.devices` devices, or one whose `devices` threads share W when the step uses a CPU kernel."
+    return device_mesh(1 if uses_cpu_kernel(config) else config.devices)
+
+def _kernel_local(W, C, batch, *, config, lr=None):
+    "`_local_grads` by the compiled CPU kernels (`qwem.cpu_kernels`): word2vec's in-place updates, QWEM's positive gradient."
+    c = config
+    if c.loss == "sgns":
+        W, C, loss, mx = sgns_shared_step(W, C, *batch[:3], lr / c.B, threads=c.devices)
+        return W, C, loss / c.B, mx
+    G, loss, mx = qwem_positive_step(W, batch[0], batch[1], batch[3], threads=c.devices)
+    return G, None, loss, mx
+
 def batch_sampler(config:TrainConfig, # B, n_neg, group, windows, window_negatives, reweighting.negatives
                   mesh:Mesh, # 1-D mesh with axis "batch"
                  ):
@@ -195,11 +216,15 @@ def batch_sampler(config:TrainConfig, # B, n_neg, group, windows, window_negativ
     return sample
 
 def make_step(config:TrainConfig, # loss, B, n_neg, group, windows, tied, chunk, inner_updates, reweighting.negatives
-              mesh:Mesh|None=None, # 1-D mesh with axis "batch" (default: `device_mesh(config.devices)`)
+              mesh:Mesh|None=None, # 1-D mesh with axis "batch" (default: `training_mesh(config)`)
              ):
-    "Jitted SGD step `step(params, data, key, lr) -> (params, loss, max|x|)` and the minibatch gradient `grad(params, data, key)`."
-    c, mesh = config, mesh or device_mesh(config.devices)
+    "Jitted SGD step `step(params, data, key, lr) -> (params, loss, max|x|)` and the minibatch gradient `grad(params, data, key)` (XLA's)."
+    c, mesh = config, mesh or training_mesh(config)
     nd = mesh.devices.size
+    kernel = partial(_kernel_local, config=c) if uses_cpu_kernel(c) else None
+    if kernel and (nd != 1 or mesh.devices.flat[0].platform != "cpu"):
+        raise ValueError(f"kernel='numba' runs on one CPU device whose {c.devices} threads share W (got {nd} {mesh.devices.flat[0].platform} "
+                         "device(s)): use kernel='xla' on GPUs")
     if c.B % nd: raise ValueError(f"batch size B={c.B} must be divisible by the number of devices ({nd})")
     exact = exact_negatives(c)
     n_neg = 0 if exact else c.n_neg
@@ -210,8 +235,8 @@ def make_step(config:TrainConfig, # loss, B, n_neg, group, windows, tied, chunk,
     sample = batch_sampler(c, mesh)
     smap = lambda f: jax.shard_map(f, mesh=mesh, in_specs=(P(), P("batch"), P()), out_specs=P(), check_vma=False)
     psum = lambda x: x if nd == 1 else jax.lax.psum(x, "batch")
-    def grads_at(params, batch, _):
-        G, Gc, loss, mx = local(params["W"], params.get("C"), batch)
+    def grads_at(params, batch, _, kernel=None):
+        G, Gc, loss, mx = (kernel or local)(params["W"], params.get("C"), batch)
         if exact:   # each device the exact term of its block of rows, before the sum
             if params["W"].shape[0] % nd: raise ValueError(f"negatives='exact' on {nd} devices needs V divisible by {nd}")
             r = params["W"].shape[0] // nd; k = jax.lax.axis_index("batch") * r if nd > 1 else 0
@@ -224,13 +249,13 @@ def make_step(config:TrainConfig, # loss, B, n_neg, group, windows, tied, chunk,
         return G, Gc, loss, (mx if nd == 1 else jax.lax.pmax(mx, "batch"))
     def updated(params, batch, lr):
         if exact and c.tied:   # the stiff rank-one term 2 11^T W implicitly: (I + 2 lr 11^T) W_new = W - lr (G - 2 1 1^T W)
-            G, _, loss, mx = grads_at(params, batch, lr)
+            G, _, loss, mx = grads_at(params, batch, lr, kernel)
             W = params["W"] - lr * (G - 2 * params["W"].sum(0))
             return {"W": W - (2 * lr / (1 + 2 * lr * W.shape[0])) * W.sum(0)}, loss, mx
         if not c.inner_updates:
             G, Gc, loss, mx = grads_at(params, batch, lr)
             return {k: params[k] - lr * g for k, g in (("W", G), ("C", Gc)) if g is not None}, loss, mx
-        W, C, loss, mx = local(params["W"], params.get("C"), batch, lr=lr)   # each device's chunks from the same W
+        W, C, loss, mx = (kernel or local)(params["W"], params.get("C"), batch, lr=lr)   # each device's chunks from the same W
         new = {"W": W} if c.tied else {"W": W, "C": C}
         if nd > 1:   # the devices' changes are summed
             new = {k: params[k] + jax.lax.psum(v - params[k], "batch") for k, v in new.items()}

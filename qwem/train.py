@@ -264,7 +264,7 @@ def train(tokens, # (N,) token ids < V, documents concatenated (e.g. from `ts.re
     "Train embeddings by minibatch SGD on pairs sampled from the stream, as `config` says."
     tokens, offsets = _checked_stream(tokens, offsets, V)
     if config.lr == "paper": raise ValueError("lr='paper' is converted from the counts by qwem.experiments.train_corpus: pass a number here")
-    mesh = device_mesh(config.devices); rep = NamedSharding(mesh, P())
+    mesh = training_mesh(config); rep = NamedSharding(mesh, P())
     source, (step_fn, _) = PairSource(config, tokens, offsets, V, counts=counts, device=rep), make_step(config, mesh)
     k_init, k_run = jax.random.split(jax.random.key(config.seed))
     run = RunState(config, jax.device_put(init_params(k_init, V, config), rep), array_fingerprint(tokens, offsets), V)
