@@ -55,7 +55,7 @@ def _sgns_groups(W, C, centres, contexts, negatives, lr, loss_every, first, last
     G = B // n_groups
     wn, un = np.empty((K, d), np.float32), np.empty((K, d), np.float32)
     wi, ui = np.empty(d, np.float32), np.empty(d, np.float32)
-    loss, m = 0.0, np.float32(0)
+    loss, m, one = 0.0, np.float32(0), np.float32(1)   # float32 constants: `1 + x` would make the update loops float64
     for g in range(first, last):
         for k in range(K): wn[k] = C[negatives[g, k]]
         un[:] = 0
@@ -64,7 +64,7 @@ def _sgns_groups(W, C, centres, contexts, negatives, lr, loss_every, first, last
             x = np.float32(0)
             for t in range(d):
                 wi[t] = W[i, t]; x += wi[t] * C[j, t]
-            gp = lr / (1 + np.exp(x))                   # -lr d/dx log(1 + e^-x)
+            gp = lr / (one + np.exp(x))                 # -lr d/dx log(1 + e^-x)
             scored = p % loss_every == 0         # the logs cost as much as the rest: the loss from a subset
             if scored: loss += np.log1p(np.exp(-x))
             m = max(m, abs(x))
@@ -73,7 +73,7 @@ def _sgns_groups(W, C, centres, contexts, negatives, lr, loss_every, first, last
             for k in range(K):
                 y = np.float32(0)
                 for t in range(d): y += wi[t] * wn[k, t]
-                gn = -lr / (1 + np.exp(-y))             # -lr d/dy log(1 + e^y)
+                gn = -lr / (one + np.exp(-y))           # -lr d/dy log(1 + e^y)
                 if scored: loss += np.log1p(np.exp(y))
                 m = max(m, abs(y))
                 for t in range(d):
