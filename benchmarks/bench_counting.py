@@ -7,7 +7,7 @@ against a straightforward numpy baseline measured in the same run: for each offs
 into a V*V int64 array, then symmetrised. The baseline computes raw counts only; the fast counter computes
 raw and weighted counts. The script checks that both give identical raw counts.
 
-Usage: python benchmarks/bench_counting.py [--V 10000] [--L 16] [--repeats 2] [--synthetic N_TOKENS]
+Usage: python benchmarks/bench_counting.py [--V 10000] [--L 16] [--repeats 2] [--synthetic N_TOKENS] [--threads N]
 Run it when the machine is quiet (`uptime` load < 1.5); it uses about 4 GB at V = 10,000 (the baseline
 and the comparison hold a second and third V x V matrix; the fast counter alone stays under 2 GB).
 
@@ -140,6 +140,7 @@ def main():
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--synthetic", type=int, default=0, help="use a random Zipf stream of about N tokens")
     p.add_argument("--no-baseline", action="store_true")
+    p.add_argument("--threads", type=int, default=0, help="numba threads for the fast counter (default: all)")
     p.add_argument("--sparse", action="store_true", help="benchmark the sparse counter (issue 12) instead")
     p.add_argument("--sparse-V", type=int, nargs="+", default=[10_000, 50_000, 100_000])
     p.add_argument("--worker", choices=["dense", "sparse"], help=argparse.SUPPRESS)
@@ -147,11 +148,12 @@ def main():
     if args.worker: return worker(args.worker, args.V, args.L, args.repeats)
     if args.sparse: return sparse_main(args)
     import numba
-    from qwem.counting import cooccurrence_counts, _forward_kernel
+    from qwem.counting import cooccurrence_counts, _add_rows, _tiny_like
+    if args.threads: numba.set_num_threads(args.threads)
 
     with open("/proc/loadavg") as f: load = f.read().split()[0]
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores, numba threads {numba.get_num_threads()} "
-          f"(threading layer: {numba.config.THREADING_LAYER}), load average {load}")
+          f"(the size of the counter's thread pool), load average {load}")
     t0 = time.perf_counter()
     (tokens, offsets), what = load_stream(args)
     print(f"input: {what}: {len(tokens):,} tokens, {len(offsets) - 1:,} documents, V = {args.V:,}, "
@@ -159,11 +161,11 @@ def main():
     V, L = args.V, args.L
 
     t0 = time.perf_counter()
-    cooccurrence_counts(np.array([0, 1, 0], tokens.dtype), np.array([0, 3]), 2, 2, progress=False)
-    cooccurrence_counts(np.array([0, 1, 0], tokens.dtype), np.array([0, 3]), 2, 2, progress=False,
-                        layout="separate")
+    tiny = _tiny_like(np.asarray(tokens), np.asarray(offsets))  # the stream's types: a read-only one compiles its own
+    cooccurrence_counts(*tiny, 2, 2, progress=False)
+    cooccurrence_counts(*tiny, 2, 2, progress=False, layout="separate")
     print(f"numba compile (fresh cache {os.environ['NUMBA_CACHE_DIR']}): {time.perf_counter() - t0:.1f} s "
-          f"(cache hits {sum(_forward_kernel.stats.cache_hits.values())}, excluded from the timings below)")
+          f"(cache hits {sum(_add_rows.stats.cache_hits.values())}, excluded from the timings below)")
 
     rss0 = peak_rss_gb()
     times = []

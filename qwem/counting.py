@@ -4,13 +4,17 @@
 
 # %% ../nbs/01_counting.ipynb #c0fe4f3f
 from __future__ import annotations
-import time, warnings
+import gc, time, warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 import numpy as np
 import numba
-from numba import njit, prange
+from numba import njit
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+from llvmlite import ir
 from tqdm.auto import tqdm
 
 from .storage import CorruptCacheError, array_fingerprint, file_lock, load_arrays, read_json, save_arrays
@@ -96,74 +100,92 @@ def brute_force_counts(
     unigram = np.bincount([t for t in tok if t < V], minlength=V).astype(np.int64)
     return CooccurrenceCounts(raw, weighted, unigram, L, {"V": V, "L": L, "method": "brute_force"})
 
-# %% ../nbs/01_counting.ipynb #0819368f
-@njit(parallel=True, cache=True, nogil=True)
-def _forward_kernel(
+# %% ../nbs/01_counting.ipynb #d42026a5
+@njit(cache=True, nogil=True)
+def _chunk_layout(
     tokens,   # (n,) uint16/uint32 word ids, V = gap
     offsets,  # (n_docs + 1,) int64 document boundaries
-    d0,       # int: document containing position s
-    s, e,     # int: count centres at positions s..e-1 (neighbours may lie beyond e, within the document)
+    s, e,     # int: centre positions s..e-1 (their neighbours may lie outside, within the document)
     L, V,     # int: window half-width, vocabulary size
-    owner,    # (V,) int64 thread that owns each centre word
-    n_parts,  # int: number of threads (owners)
-    acc,      # (V, V) int64 forward counts (packed: count << shift | weighted sum)
-    acc2,     # (V, V) int64 forward weighted sums (unused when packed)
-    shift,    # int: bit position of the count in a packed cell; 0 means not packed
 ):
-    "Add the forward pairs of centres s..e-1 to the accumulators; thread t only touches rows it owns."
-    unit = np.int64(1) << shift
-    for part in prange(n_parts):
-        d = d0
-        for p in range(s, e):
-            while offsets[d + 1] <= p: d += 1
-            a = tokens[p]
-            if a >= V or owner[a] != part: continue
-            end = min(p + L + 1, offsets[d + 1])
-            for q in range(p + 1, end):
-                b = tokens[q]
-                if b < V:
-                    if shift > 0:
-                        acc[a, b] += unit + (L + 1 - (q - p))
-                    else:
-                        acc[a, b] += 1
-                        acc2[a, b] += L + 1 - (q - p)
+    "(padded copy of the documents around centres s..e-1, padded centre positions grouped by word, (V+1,) group starts)."
+    d0 = np.searchsorted(offsets, s, side="right") - 1
+    n_pad, d1 = L, d0
+    while d1 < len(offsets) - 1 and offsets[d1] < e:  # documents d0..d1-1 hold the centres
+        lo, hi = max(offsets[d1], s - L), min(offsets[d1 + 1], e + L)
+        if hi > lo: n_pad += hi - lo + L
+        d1 += 1
+    pad = np.full(n_pad, V, tokens.dtype)
+    counts = np.zeros(V + 1, np.int64)
+    for p in range(s, e):
+        if tokens[p] < V: counts[tokens[p] + 1] += 1
+    starts = np.cumsum(counts)
+    fill = starts[:V].copy()
+    pos = np.empty(starts[V], np.int64)
+    at = L
+    for d in range(d0, d1):
+        lo, hi = max(offsets[d], s - L), min(offsets[d + 1], e + L)
+        if hi <= lo: continue
+        for p in range(lo, hi):
+            a = tokens[p]; pad[at + p - lo] = a
+            if a < V and s <= p < e:
+                pos[fill[a]] = at + p - lo; fill[a] += 1
+        at += hi - lo + L
+    return pad, pos, starts
 
-# %% ../nbs/01_counting.ipynb #829ef03e
+# %% ../nbs/01_counting.ipynb #0a61df73
+@intrinsic
+def _prefetch(typingctx, arr, idx):
+    "Ask the CPU to bring the cache line of arr[idx] in (llvm.prefetch: a hint, no effect on results; idx must be in bounds)."
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, sig.args[0], ary, [args[1]], wraparound=False)
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = builder.module.declare_intrinsic("llvm.prefetch", [i8p], ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]))
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])  # read, keep in all cache levels, data
+        return context.get_dummy_value()
+    return types.void(arr, idx), codegen
+
+# %% ../nbs/01_counting.ipynb #2c7b12b7
+_PREFETCH_AHEAD = 16  # centres: prefetch the window of the centre this far ahead (8 to 32 measured alike)
+
 @njit(cache=True, nogil=True)
-def _finish_block_row(A, W, bi, tile, shift, L, mode):
-    "Symmetrise block-row bi (tiles bi, bj >= bi and their mirrors) and return the sum of its raw counts."
-    n = A.shape[0]; nb = (n + tile - 1) // tile
-    mask = (np.int64(1) << shift) - 1
-    total = 0
-    for bj in range(bi, nb):
-        for i in range(bi * tile, min(n, bi * tile + tile)):
-            for j in range(max(bj * tile, i), min(n, bj * tile + tile)):  # j >= i: each cell pair once
-                v = A[i, j] + A[j, i]  # for i == j: 2 A[i, i], both directions of a self-pair
-                if mode == 0:    # raw counts of the separate layout
-                    A[i, j] = v; A[j, i] = v; r = v
-                elif mode == 1:  # weighted sums of the separate layout, to float64 in their own buffer
-                    f = v / L; W[i, j] = f; W[j, i] = f; r = 0
-                else:            # packed: raw count in the high bits, weighted sum in the low bits
-                    r = v >> shift; f = (v & mask) / L
-                    A[i, j] = r; A[j, i] = r; W[i, j] = f; W[j, i] = f
-                total += r if i == j else 2 * r
-    return total
-
-@njit(parallel=True, cache=True, nogil=True)
-def _finish(
-    A,           # (V, V) int64 forward accumulator, symmetrised in place
-    W,           # (V, V) float64 output for the weighted counts (mode 1: A's own buffer viewed as float64)
-    shift, L,    # int: packing shift, window half-width
-    mode,        # 0: A <- A + A.T;  1: W <- (A + A.T) / L;  2: packed, A <- raw counts and W <- weighted
-    tile=128,    # tile size (a few tiles fit in L2)
+def _add_rows(
+    pad, pos, starts,  # a chunk from `_chunk_layout`
+    r0, r1,            # int: rows r0..r1-1
+    L, V,              # int: window half-width, vocabulary size
+    shift,             # int: bit position of the raw count in a packed row accumulator; 0: two accumulators
+    raw,               # (V, V) int64 raw counts so far (rows r0..r1-1 updated)
+    wsum,              # (V, V) int64 weighted sums sum(L+1-k) so far (rows r0..r1-1 updated)
+    weighted,          # (V, V) float64 view of wsum's buffer: with `last`, rows become wsum / L in place
+    first,             # bool: raw and wsum hold nothing yet (rows are written, not added to; every row visited)
+    last,              # bool: the last chunk (every row visited, weighted sums divided by L)
 ):
-    "Symmetrise forward counts in place, tile by tile, both threads busy; returns the total raw count."
-    nb = (A.shape[0] + tile - 1) // tile
-    totals = np.zeros((nb + 1) // 2, np.int64)
-    for u in prange((nb + 1) // 2):  # block-rows u and nb-1-u together: every thread gets nb+1 tiles
-        totals[u] = _finish_block_row(A, W, u, tile, shift, L, mode)
-        if nb - 1 - u != u: totals[u] += _finish_block_row(A, W, nb - 1 - u, tile, shift, L, mode)
-    return totals.sum()
+    "Add the pairs of chunk centres of words r0..r1-1 (both sides) to their rows; return the sum of raw counts added."
+    acc = np.zeros(V + 1, np.int64); acc2 = np.zeros(V + 1 if shift == 0 else 1, np.int64)  # slot V: gaps
+    unit = np.int64(1) << shift; mask = unit - 1
+    total = 0
+    for a in range(r0, r1):
+        if starts[a] == starts[a + 1] and not (first or last): continue
+        for i in range(starts[a], starts[a + 1]):
+            if i + _PREFETCH_AHEAD < len(pos):
+                f = pos[i + _PREFETCH_AHEAD]; _prefetch(pad, f - L); _prefetch(pad, f + L)
+            p = pos[i]
+            for k in range(1, L + 1):
+                b, c = np.int64(pad[p - k]), np.int64(pad[p + k])
+                if shift > 0:
+                    acc[b] += unit + (L + 1 - k); acc[c] += unit + (L + 1 - k)
+                else:
+                    acc[b] += 1; acc[c] += 1; acc2[b] += L + 1 - k; acc2[c] += L + 1 - k
+        for j in range(V):  # flush the row: one sequential pass over raw[a] and wsum[a]
+            if shift > 0: r = acc[j] >> shift; w = acc[j] & mask
+            else: r = acc[j]; w = acc2[j]; acc2[j] = 0
+            acc[j] = 0; total += r
+            if not first: r += raw[a, j]; w += wsum[a, j]
+            raw[a, j] = r
+            if last: weighted[a, j] = w / L  # the same cell: wsum read (above) before weighted is written
+            else: wsum[a, j] = w
+    return total
 
 # %% ../nbs/01_counting.ipynb #8cd556b3
 def _check_inputs(tokens, offsets, V:int, L:int):
@@ -207,25 +229,12 @@ def _unigram(tokens, V:int, block:int=1 << 24) -> np.ndarray:
     for i in range(0, tokens.size, block): counts += np.bincount(tokens[i:i + block], minlength=V + 1)
     return counts[:V]
 
-@njit(cache=True)
-def _balanced_owner(unigram, n_parts):
-    "Assign centre words to threads so that each thread gets about the same number of occurrences."
-    owner, load = np.zeros(len(unigram), np.int64), np.zeros(n_parts, np.int64)
-    for i in np.argsort(-unigram, kind="mergesort"):  # largest first, each to the least loaded thread
-        t = np.argmin(load); owner[i] = t; load[t] += unigram[i]
-    return owner
-
 def _packing_shift(n_max:int, L:int) -> int:
     "Bit position S for packed cells, or 0 if the largest possible count would not fit above it."
     S = int(2 * L * L * n_max).bit_length()  # weighted sums <= L * 2 L n_max < 2**S
     return S if S < 63 and (2 * L * n_max) < (1 << (63 - S)) else 0
 
 # %% ../nbs/01_counting.ipynb #02b49ce1
-def _count_chunk(tokens, offsets, s:int, e:int, L:int, V:int, owner, n_parts:int, accs, shift:int):
-    "Count the forward pairs of centre positions s..e-1 into `accs` (one packed or two int64 matrices)."
-    d0 = int(np.searchsorted(offsets, s, side="right")) - 1
-    _forward_kernel(tokens, offsets, d0, s, e, L, V, owner, n_parts, accs[0], accs[-1], shift)
-
 def _load_checkpoint(folder:Path, ident:dict):
     "Return (chunks done, accumulators) from a valid checkpoint of the same run, else (0, None)."
     man = read_json(folder / "checkpoint.json")
@@ -254,9 +263,30 @@ def _remove_checkpoint(folder:Path):
     try: folder.rmdir()
     except OSError: pass
 
+# %% ../nbs/01_counting.ipynb #1e996d4d
+def _row_blocks(counts, L:int, n_blocks:int, row_work:int=1) -> np.ndarray:
+    "Boundaries (n_blocks' + 1,) of contiguous row blocks of about equal work (centres x 2L + row_work per row)."
+    work = np.cumsum(np.asarray(counts, np.int64) * (2 * L) + row_work)
+    cuts = np.searchsorted(work, work[-1] * np.arange(1, n_blocks) / n_blocks) + 1  # the row that crosses each target
+    return np.unique(np.concatenate([[0], np.minimum(cuts, len(counts)), [len(counts)]]))
+
+def _count_chunk(tokens, offsets, s:int, e:int, L:int, V:int, accs, shift:int, pool, n_blocks:int, first:bool, last:bool,
+                 bar=None) -> int:
+    "Add the pairs of centre positions s..e-1 (both sides) to accs = [raw, weighted sums]; return the raw total added."
+    pad, pos, starts = _chunk_layout(tokens, offsets, s, e, L, V)
+    cuts = _row_blocks(np.diff(starts), L, n_blocks, row_work=V // 4)  # a row's flush ~ V/4 updates
+    raw, wsum = accs
+    def block(b):
+        t = _add_rows(pad, pos, starts, cuts[b], cuts[b + 1], L, V, shift, raw, wsum, wsum.view(np.float64), first, last)
+        if bar is not None: bar.update(int(starts[cuts[b + 1]] - starts[cuts[b]]))
+        return t
+    total = sum(pool.map(block, range(len(cuts) - 1)))
+    if bar is not None: bar.update(int(e - s - starts[V]))  # gap positions: not centres, but part of the stream
+    return int(total)
+
 # %% ../nbs/01_counting.ipynb #7f96bfc3
 def _layout_shift(unigram, L:int, layout:str) -> int:
-    "The packing shift for `layout` ('auto', 'packed', 'separate'): 0 means two separate matrices."
+    "The packing shift for `layout` ('auto', 'packed', 'separate'): 0 means two separate row accumulators."
     if layout not in ("auto", "packed", "separate"): raise ValueError(f"layout must be 'auto', 'packed' or 'separate', got {layout!r}")
     shift = _packing_shift(int(unigram.max()), L)
     if layout == "packed" and shift == 0:
@@ -264,33 +294,53 @@ def _layout_shift(unigram, L:int, layout:str) -> int:
     return 0 if layout == "separate" else shift
 
 def _accumulate(tokens, offsets, V:int, L:int, shift:int, ident:dict, chunk_tokens:int, checkpoint_dir,
-                checkpoint_every:float, progress:bool) -> list:
-    "Forward accumulators of the whole stream, chunk by chunk, resuming from and saving checkpoints."
-    n_parts = max(1, numba.get_num_threads())
-    owner = _balanced_owner(_unigram(tokens, V), n_parts)
+                checkpoint_every:float, progress:bool) -> tuple:
+    "(raw counts, weighted counts, raw total) of the whole stream, chunk by chunk, resuming from and saving checkpoints."
     n, n_chunks = tokens.size, -(-tokens.size // chunk_tokens)
     done, accs = _load_checkpoint(checkpoint_dir, ident) if checkpoint_dir is not None else (0, None)
-    if accs is None: accs = [np.zeros((V, V), np.int64) for _ in range(1 if shift else 2)]
+    first = accs is None  # fresh (uninitialised) memory: the first chunk writes every cell
+    if first: accs = [np.empty((V, V), np.int64), np.empty((V, V), np.int64)]
+    total = 0 if first else int(accs[0].sum())
     last_ckpt = time.perf_counter()
-    with tqdm(total=n, initial=min(n, done * chunk_tokens), unit="tok", unit_scale=True, disable=not progress,
+    n_threads = max(1, numba.get_num_threads())
+    with ThreadPoolExecutor(n_threads) as pool, \
+         tqdm(total=n, initial=min(n, done * chunk_tokens), unit="tok", unit_scale=True, disable=not progress,
               desc=f"counting pairs (V={V:,}, L={L})", mininterval=0.5) as bar:
         for c in range(done, n_chunks):
             s, e = c * chunk_tokens, min(n, (c + 1) * chunk_tokens)
-            _count_chunk(tokens, offsets, s, e, L, V, owner, n_parts, accs, shift)
-            bar.update(e - s)
+            total += _count_chunk(tokens, offsets, s, e, L, V, accs, shift, pool, 16 * n_threads, first and c == done,
+                                  c + 1 == n_chunks, bar)
             if (checkpoint_dir is not None and c + 1 < n_chunks
                     and time.perf_counter() - last_ckpt >= checkpoint_every):
                 _save_checkpoint(checkpoint_dir, ident, c + 1, accs); last_ckpt = time.perf_counter()
-    return accs
+    return accs[0], accs[1].view(np.float64), total
 
-def _symmetrise(accs: list, V:int, L:int, shift:int) -> tuple:
-    "Raw (int64, in place) and weighted (float64) symmetric counts from the forward accumulators, and their raw total."
-    if shift:  # one pass: symmetrise, split into raw counts (in place) and weighted counts (new array)
-        raw = accs[0]; weighted = np.empty((V, V), np.float64)
-        return raw, weighted, _finish(raw, weighted, shift, L, 2)
-    raw, wsum = accs; weighted = wsum.view(np.float64)  # raw in place; weighted sums to float64 in their own buffer
-    total = _finish(raw, weighted, 0, L, 0); _finish(wsum, weighted, 0, L, 1)
-    return raw, weighted, total
+_warm = set()  # numba types of the streams whose kernels this process has compiled (or loaded from numba's cache)
+
+def _tiny_like(tokens, offsets) -> tuple:
+    "A two-document stream with the numba types of (tokens, offsets): the same dtype, read-only if they are."
+    t, o = np.array([0, 1, 0], tokens.dtype), np.array([0, 2, 3], offsets.dtype)
+    t.flags.writeable, o.flags.writeable = tokens.flags.writeable, offsets.flags.writeable
+    return t, o
+
+def _compile_kernels(tokens, offsets):
+    "Compile (or load from numba's cache) the kernels that count a stream of these types: run them on a tiny one."
+    pad, pos, starts = _chunk_layout(*_tiny_like(tokens, offsets), 0, 3, 2, 2)
+    acc = np.zeros((2, 2), np.int64)
+    _add_rows(pad, pos, starts, 0, 2, 2, 2, 0, acc, acc, acc.view(np.float64), True, True)
+
+def _warm_up(key, compile_kernels, progress:bool, report_after:float=1.0) -> str|None:
+    "Run `compile_kernels()` once per process and `key`, so that compiling is timed (and shown) apart from counting."
+    if key in _warm: return None
+    with tqdm(total=1, desc="compiling the counting kernels (first run only)", bar_format="{desc}", leave=False,
+              disable=not progress):
+        t0 = time.perf_counter(); compile_kernels(); seconds = time.perf_counter() - t0
+    _warm.add(key)
+    gc.collect()  # numba's compiler leaves reference cycles that hold our callers' frames (and later their arrays)
+    if seconds <= report_after or not progress: return None  # loaded from numba's cache, or nothing to show
+    print(msg := f"compiling the counting kernels (first run only): {seconds:.1f} s")
+    return msg
+
 
 # %% ../nbs/01_counting.ipynb #f05312fe
 def cooccurrence_counts(
@@ -303,12 +353,14 @@ def cooccurrence_counts(
     chunk_tokens:int=1 << 24,     # centre positions per chunk (one checkpoint per chunk at most)
     checkpoint_dir=None,          # folder for resumable checkpoints; None: no checkpoints
     checkpoint_every:float=30.0,  # minimum seconds between checkpoints (0: after every chunk)
-    layout:str="auto",            # "packed" (one int64 per cell), "separate" (two) or "auto" (packed if it fits)
+    layout:str="auto",            # row accumulator: "packed" (one int64 per cell), "separate" (two), "auto" (packed if it fits)
     meta:dict|None=None,          # extra metadata to record (fingerprint, oov, tokenizer, ...)
 ) -> CooccurrenceCounts:
     "Exact symmetric raw and dynamic-window-weighted co-occurrence counts of a token stream."
     tokens, offsets = _check_inputs(tokens, offsets, V, L)
     if chunk_tokens < 1: raise ValueError(f"chunk_tokens must be >= 1, got {chunk_tokens}")
+    _warm_up(("dense", numba.typeof(tokens), numba.typeof(offsets)),
+             lambda: _compile_kernels(tokens, offsets), progress)
     t_start = time.perf_counter()
     unigram = _unigram(tokens, V)
     n_tokens, n = int(unigram.sum()), tokens.size
@@ -317,11 +369,9 @@ def cooccurrence_counts(
                          "Use a larger V, or check that the stream was restricted with the same V")
     shift = _layout_shift(unigram, L, layout)
     ident = dict(stream_sha256=array_fingerprint(tokens, offsets), V=int(V), L=int(L), shift=shift,
-                 chunk_tokens=int(chunk_tokens), counting_version=COUNTING_VERSION)
+                 chunk_tokens=int(chunk_tokens), counting_version=COUNTING_VERSION, method="dense rows")
     ckpt = None if checkpoint_dir is None else Path(checkpoint_dir)
-    accs = _accumulate(tokens, offsets, V, L, shift, ident, chunk_tokens, ckpt, checkpoint_every, progress)
-    raw, weighted, total = _symmetrise(accs, V, L, shift)
-    del accs
+    raw, weighted, total = _accumulate(tokens, offsets, V, L, shift, ident, chunk_tokens, ckpt, checkpoint_every, progress)
     n_pairs = int(total) // 2
     if n_pairs == 0:
         raise ValueError(f"no pair of in-vocabulary tokens lies within distance L = {L} inside a document "

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from .storage import CorruptCacheError, array_fingerprint, load_arrays, save_arrays
 from .counting import (COUNTING_VERSION, CooccurrenceCounts, _check_inputs, _unigram, _packing_shift,
+                           _chunk_layout, _row_blocks, _tiny_like, _warm_up,
                            _load_checkpoint, _save_checkpoint, _remove_checkpoint, _stream_folder, _expected_meta,
                            _cached_or_counted)
 
@@ -93,39 +94,6 @@ def _load(cls, folder) -> "SparseCooccurrenceCounts":
 
 SparseCooccurrenceCounts.save, SparseCooccurrenceCounts.load = _save, classmethod(_load)
 
-# %% ../nbs/01a_sparse_counts.ipynb #9806d0d2
-@njit(cache=True, nogil=True)
-def _chunk_layout(
-    tokens,   # (n,) uint16/uint32 word ids, V = gap
-    offsets,  # (n_docs + 1,) int64 document boundaries
-    s, e,     # int: centre positions s..e-1 (their neighbours may lie outside, within the document)
-    L, V,     # int: window half-width, vocabulary size
-):
-    "(padded copy of the documents around centres s..e-1, padded centre positions grouped by word, (V+1,) group starts)."
-    d0 = np.searchsorted(offsets, s, side="right") - 1
-    n_pad, d1 = L, d0
-    while d1 < len(offsets) - 1 and offsets[d1] < e:  # documents d0..d1-1 hold the centres
-        lo, hi = max(offsets[d1], s - L), min(offsets[d1 + 1], e + L)
-        if hi > lo: n_pad += hi - lo + L
-        d1 += 1
-    pad = np.full(n_pad, V, tokens.dtype)
-    counts = np.zeros(V + 1, np.int64)
-    for p in range(s, e):
-        if tokens[p] < V: counts[tokens[p] + 1] += 1
-    starts = np.cumsum(counts)
-    fill = starts[:V].copy()
-    pos = np.empty(starts[V], np.int64)
-    at = L
-    for d in range(d0, d1):
-        lo, hi = max(offsets[d], s - L), min(offsets[d + 1], e + L)
-        if hi <= lo: continue
-        for p in range(lo, hi):
-            a = tokens[p]; pad[at + p - lo] = a
-            if a < V and s <= p < e:
-                pos[fill[a]] = at + p - lo; fill[a] += 1
-        at += hi - lo + L
-    return pad, pos, starts
-
 # %% ../nbs/01a_sparse_counts.ipynb #519b8996
 @njit(cache=True, nogil=True)
 def _count_rows(
@@ -184,12 +152,6 @@ def _grow(a, n, cap):
     return b
 
 # %% ../nbs/01a_sparse_counts.ipynb #8bf0e604
-def _row_blocks(counts, L:int, n_blocks:int) -> np.ndarray:
-    "Boundaries (n_blocks' + 1,) of contiguous row blocks of about equal work (centres x 2L + 1 per row)."
-    work = np.cumsum(np.asarray(counts, np.int64) * (2 * L) + 1)
-    cuts = np.searchsorted(work, work[-1] * np.arange(1, n_blocks) / n_blocks) + 1  # the row that crosses each target
-    return np.unique(np.concatenate([[0], np.minimum(cuts, len(counts)), [len(counts)]]))
-
 def _count_chunk(tokens, offsets, s:int, e:int, L:int, V:int, pool, n_blocks:int, bar=None) -> list:
     "Counts of the centres s..e-1 with their neighbours on both sides: [indptr, columns, raw, weighted sums]."
     pad, pos, starts = _chunk_layout(tokens, offsets, s, e, L, V)
@@ -246,6 +208,11 @@ def _matrices(indptr, cols, raw, ws, V:int, L:int) -> tuple:
     raw_m.has_sorted_indices = w_m.has_sorted_indices = True
     return raw_m, w_m
 
+def _compile_sparse_kernels(tokens, offsets):
+    "Compile (or load from numba's cache) the kernels that count a stream of these types: run them on a tiny one."
+    pad, pos, starts = _chunk_layout(*_tiny_like(tokens, offsets), 0, 3, 2, 2)
+    _count_rows(pad, pos, starts, 0, 2, 2, 2, 0)
+
 def sparse_cooccurrence_counts(
     tokens,        # (n,) integer word ids; ids < V are words, V is an out-of-vocabulary gap
     offsets,       # (n_docs + 1,) int64 boundaries: document d is tokens[offsets[d]:offsets[d+1]]
@@ -261,6 +228,8 @@ def sparse_cooccurrence_counts(
     "Exact symmetric raw and dynamic-window-weighted co-occurrence counts of a token stream, as sparse matrices."
     tokens, offsets = _check_inputs(tokens, offsets, V, L)
     if chunk_tokens < 1: raise ValueError(f"chunk_tokens must be >= 1, got {chunk_tokens}")
+    _warm_up(("sparse", numba.typeof(tokens), numba.typeof(offsets)),
+             lambda: _compile_sparse_kernels(tokens, offsets), progress)
     t_start = time.perf_counter()
     unigram = _unigram(tokens, V)
     n_tokens, n = int(unigram.sum()), tokens.size
