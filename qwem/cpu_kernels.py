@@ -48,7 +48,7 @@ def _register(name, handler):
     jax.ffi.register_ffi_target(name, new_capsule(handler.address, b"xla._CUSTOM_CALL_TARGET", None), platform="cpu")
 
 # %% ../nbs/04_cpu_kernels.ipynb #aac970e4
-@njit(fastmath=True, cache=True)
+@njit(fastmath=True, error_model="numpy", cache=True)
 def _sgns_groups(W, C, centres, contexts, negatives, lr, loss_every, first, last):
     "Groups first..last-1 in turn, in place; returns the loss of every `loss_every`-th positive and its negatives, and max |x|."
     B, (n_groups, K), d = centres.shape[0], negatives.shape, W.shape[1]
@@ -144,14 +144,14 @@ def sgns_shared_step(W, # (V, d) float32 word vectors (donate them to the jitted
     return W, C, out[0], out[1]
 
 # %% ../nbs/04_cpu_kernels.ipynb #42ba222d
-@njit(fastmath=True, cache=True)
+@njit(fastmath=True, error_model="numpy", cache=True)
 def _qwem_scores(W, centres, contexts, first, last, x):
     for p in range(first, last):
         i, j, s = centres[p], contexts[p], np.float32(0)
         for t in range(W.shape[1]): s += W[i, t] * W[j, t]
         x[p] = s
 
-@njit(fastmath=True, cache=True)
+@njit(fastmath=True, error_model="numpy", cache=True)
 def _qwem_rows(W, centres, contexts, weights, lo, hi, G):
     "Rows lo..hi-1 of the positive gradient, pairs in order."
     G[lo:hi] = 0
