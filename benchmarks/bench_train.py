@@ -14,7 +14,8 @@ centres times the weighted pairs of an average window, T/N (the pairs gensim tra
 the same weights); QWEM's exact negative term (a sum over all V^2 pairs) is counted
 as `negative` pairs per positive too. So a step counts B * (1 + negative) pairs, a windows step (B/2L)(T/N)(1 + negative). gensim's epochs and our steps are
 interleaved (gensim, ours, gensim, ...) and the medians over `--repeats` rounds are compared: this machine's speed
-varies up to 2x between minutes.
+varies up to 2x between minutes. Each of our steps is timed over consecutive steps for 10 s a round (3 s with --quick),
+all work of a step included, as gensim's pairs are counted over its whole epoch.
 
 Time to quality: the wall time (evaluation excluded) until the analogy accuracy reaches 90% of gensim's final
 accuracy, for gensim's 5 epochs and our two presets, in the same run.
@@ -185,15 +186,16 @@ class Timed:
         self.k = 0
         self(1)   # compile
 
-    def __call__(self, steps):
-        "Pairs per second (1 + n_neg per positive), median over `steps` timed steps at lr = 0."
-        ts = []
-        for _ in range(steps):
-            self.k += 1
-            t = time.perf_counter()
-            self.params, loss, _ = self.step(self.params, self.data, jax.random.key(self.k), 0.0); loss.block_until_ready()
-            ts.append(time.perf_counter() - t)
-        return pairs_per_step(self.config, self.data) / float(np.median(ts))
+    def __call__(self, seconds):
+        """Pairs per second (1 + n_neg per positive) over consecutive steps at lr = 0 for at least `seconds` (at least 3 steps), as
+        gensim's are counted over a whole epoch: a few steps alone would see only a moment of this shared machine's speed."""
+        t, n = time.perf_counter(), 0
+        while n < 3 or time.perf_counter() - t < seconds:
+            self.k += 1; n += 1
+            self.params, loss, _ = self.step(self.params, self.data, jax.random.key(self.k), 0.0)
+            if n % 10 == 0: loss.block_until_ready()
+        loss.block_until_ready()
+        return n * pairs_per_step(self.config, self.data) / (time.perf_counter() - t)
 
 
 def throughput(a, tokens, offsets, words, counts, out):
@@ -207,7 +209,7 @@ def throughput(a, tokens, offsets, words, counts, out):
         g_sec, _, _ = gensim_run(tokens, offsets, words, d=a.d, L=a.L, negative=a.negative, sample=1e-5, epochs=1, seed=r)
         g.append(pos * (1 + a.negative) / g_sec)
         print(f"repeat {r + 1}: gensim {g[-1] / 1e6:.2f} M pairs/s ({g_sec:.1f} s/epoch)", flush=True)
-        for k, t in timed.items(): ours[k].append(t(5 if a.quick else 12))
+        for k, t in timed.items(): ours[k].append(t(3 if a.quick else 10))
     g_med = float(np.median(g))
     out["gensim"] = dict(pairs_per_second=g, median=g_med, positive_pairs=pos, kept_tokens=kept)
     print(f"gensim word2vec (sg, 2 workers, {a.negative} negatives): median {g_med / 1e6:.2f} M pairs/s over {a.repeats} epochs")
