@@ -41,11 +41,27 @@ def _data(buffers, k): return _pointer(_words(buffers[k], 6)[3])
 @njit(inline="always")
 def _dim(buffers, k, axis): return _words(_words(buffers[k], 6)[5], axis + 1)[axis]
 
-def _register(name, handler):
-    "Register a numba cfunc `int64(voidptr)` as the XLA:CPU FFI target `name`."
+def _register(name, # the FFI target's name, for `jax.ffi.ffi_call`
+              body, # njit function body(args, rets): the int64 addresses of the argument and result XLA_FFI_Buffers
+             ):
+    "Compile an XLA:CPU FFI handler that answers the metadata query and otherwise calls `body`, and register it as `name`."
+    @cfunc(types.int64(types.voidptr))
+    def handler(frame_address):
+        frame = carray(frame_address, 15, dtype=np.int64)
+        if not _answer_metadata_query(frame): body(_words(frame[9], frame[7]), _words(frame[14], frame[12]))
+        return 0                                     # NULL: no error
     new_capsule = ctypes.pythonapi.PyCapsule_New
     new_capsule.restype, new_capsule.argtypes = ctypes.py_object, (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p)
     jax.ffi.register_ffi_target(name, new_capsule(handler.address, b"xla._CUSTOM_CALL_TARGET", None), platform="cpu")
+    return handler                                   # keep it: XLA holds only its address
+
+_HANDLERS = {}
+
+def _target(name, body):
+    "`name`, registered on first use: compiling a handler takes seconds, which importing `qwem.step` should not pay."
+    if name not in _HANDLERS: _HANDLERS[name] = _register(name, body)
+    return name
+
 
 # %% ../nbs/04_cpu_kernels.ipynb #aac970e4
 @njit(fastmath=True, error_model="numpy", cache=True)
@@ -110,13 +126,6 @@ def _sgns_body(args, rets):
     lr, (threads, loss_every) = carray(_data(args, 5), 1, np.float32)[0], carray(_data(args, 6), 2, np.int32)
     sgns_shared_updates(W, C, centres, contexts, negatives, lr, threads, loss_every, carray(_data(rets, 2), 2, np.float32))
 
-@cfunc(types.int64(types.voidptr))
-def _sgns_handler(frame_address):
-    frame = carray(frame_address, 15, dtype=np.int64)
-    if not _answer_metadata_query(frame): _sgns_body(_words(frame[9], frame[7]), _words(frame[14], frame[12]))
-    return 0
-
-_register("qwem_sgns_shared", _sgns_handler)
 
 # %% ../nbs/04_cpu_kernels.ipynb #589d59d5
 def _check_rows(name, ids, n=None):
@@ -138,7 +147,7 @@ def sgns_shared_step(W, # (V, d) float32 word vectors (donate them to the jitted
         raise ValueError(f"negatives must be (n_groups, K) with n_groups dividing B = {centres.shape[0]}, got {negatives.shape}")
     centres, contexts = _check_rows("centres", centres), _check_rows("contexts", contexts, centres.shape[0])
     f32 = lambda s: jax.ShapeDtypeStruct(s, jnp.float32)
-    call = jax.ffi.ffi_call("qwem_sgns_shared", (f32(W.shape), f32(C.shape), f32((2,))), input_output_aliases={0: 0, 1: 1})
+    call = jax.ffi.ffi_call(_target("qwem_sgns_shared", _sgns_body), (f32(W.shape), f32(C.shape), f32((2,))), input_output_aliases={0: 0, 1: 1})
     W, C, out = call(W, C, centres, contexts, negatives.astype(jnp.uint32), jnp.asarray(lr, jnp.float32).reshape(1),
                      jnp.array([threads, loss_every], jnp.int32))
     return W, C, out[0], out[1]
@@ -185,14 +194,6 @@ def _qwem_body(args, rets):
     weights, threads = carray(_data(args, 3), B, np.float32), carray(_data(args, 4), 1, np.int32)[0]
     qwem_positive_gradient(W, centres, contexts, weights, threads, G, carray(_data(rets, 1), 2, np.float32))
 
-@cfunc(types.int64(types.voidptr))
-def _qwem_handler(frame_address):
-    frame = carray(frame_address, 15, dtype=np.int64)
-    if not _answer_metadata_query(frame): _qwem_body(_words(frame[9], frame[7]), _words(frame[14], frame[12]))
-    return 0
-
-_register("qwem_positive_gradient", _qwem_handler)
-
 def qwem_positive_step(W, # (V, d) float32 embeddings (tied)
                        centres, contexts, # (B,) int positive pairs
                        weights, # (B,) float weight of each pair in the minibatch loss
@@ -204,6 +205,6 @@ def qwem_positive_step(W, # (V, d) float32 embeddings (tied)
     contexts, weights = _check_rows("contexts", contexts, centres.shape[0]), jnp.asarray(weights, jnp.float32)
     if weights.shape != centres.shape: raise ValueError(f"weights must have shape {centres.shape}, got {weights.shape}")
     f32 = lambda s: jax.ShapeDtypeStruct(s, jnp.float32)
-    G, out = jax.ffi.ffi_call("qwem_positive_gradient", (f32(W.shape), f32((2,))))(
+    G, out = jax.ffi.ffi_call(_target("qwem_positive_gradient", _qwem_body), (f32(W.shape), f32((2,))))(
         W, centres, contexts, weights, jnp.full((1,), threads, jnp.int32))
     return G, out[0], out[1]
