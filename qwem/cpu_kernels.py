@@ -58,9 +58,13 @@ def _register(name, # the FFI target's name, for `jax.ffi.ffi_call`
 _HANDLERS = {}
 
 def _target(name, body):
-    "`name`, registered on first use: compiling a handler takes seconds, which importing `qwem.step` should not pay."
-    if name not in _HANDLERS: _HANDLERS[name] = _register(name, body)
-    return name
+    """The FFI target for `body`, registered on first use (compiling a handler takes seconds, which importing `qwem.step` should
+    not pay) under `name` and the handler's address: XLA refuses a second handler under one name, and a process that ran this
+    notebook and then imports `qwem.cpu_kernels` compiles two."""
+    if name not in _HANDLERS:
+        handler = _register(f"{name}_{id(body):x}", body)
+        _HANDLERS[name] = (f"{name}_{id(body):x}", handler)
+    return _HANDLERS[name][0]
 
 
 # %% ../nbs/04_cpu_kernels.ipynb #aac970e4
