@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_counting.ipynb #c0fe4f3f
 from __future__ import annotations
-import gc, time, warnings
+import gc, time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -17,7 +17,8 @@ from numba.extending import intrinsic
 from llvmlite import ir
 from tqdm.auto import tqdm
 
-from .storage import CorruptCacheError, array_fingerprint, file_lock, load_arrays, read_json, save_arrays
+from .storage import (CorruptCacheError, array_fingerprint, cached_or_computed, load_arrays, load_checkpoint,
+                          remove_checkpoint, save_arrays, save_checkpoint)
 from .corpus import random_stream
 
 _all_ = ["random_stream"]  # lives in qwem.corpus (00c_corpus); imported from here before
@@ -234,35 +235,6 @@ def _packing_shift(n_max:int, L:int) -> int:
     S = int(2 * L * L * n_max).bit_length()  # weighted sums <= L * 2 L n_max < 2**S
     return S if S < 63 and (2 * L * n_max) < (1 << (63 - S)) else 0
 
-# %% ../nbs/01_counting.ipynb #02b49ce1
-def _load_checkpoint(folder:Path, ident:dict):
-    "Return (chunks done, accumulators) from a valid checkpoint of the same run, else (0, None)."
-    man = read_json(folder / "checkpoint.json")
-    if man is None: return 0, None
-    if man.get("ident") != ident:
-        warnings.warn(f"ignoring the checkpoint in {folder}: it was made for other inputs "
-                      f"({man.get('ident')} != {ident}); counting from the start")
-        return 0, None
-    try: arrays, man = load_arrays(folder, "checkpoint.json")
-    except CorruptCacheError as e:
-        warnings.warn(f"ignoring the checkpoint in {folder}: {e}; counting from the start")
-        return 0, None
-    return int(man["done"]), [arrays[k] for k in sorted(arrays)]
-
-def _save_checkpoint(folder:Path, ident:dict, done:int, accs):
-    "Checkpoint the accumulators after `done` chunks: new files, then checkpoint.json, then delete the old files."
-    names = [f"acc{i}_chunk{done:06d}" for i in range(len(accs))]  # the previous checkpoint stays valid meanwhile
-    save_arrays(folder, dict(zip(names, accs)), dict(ident=ident, done=done), "checkpoint.json")
-    for f in folder.glob("acc*.npy"):
-        if f.stem not in names: f.unlink(missing_ok=True)
-
-def _remove_checkpoint(folder:Path):
-    "Delete a checkpoint (manifest first, so a partial delete never looks valid)."
-    (folder / "checkpoint.json").unlink(missing_ok=True)
-    for f in [*folder.glob("acc*.npy"), *folder.glob(".*.tmp")]: f.unlink(missing_ok=True)
-    try: folder.rmdir()
-    except OSError: pass
-
 # %% ../nbs/01_counting.ipynb #1e996d4d
 def _row_blocks(counts, L:int, n_blocks:int, row_work:int=1) -> np.ndarray:
     "Boundaries (n_blocks' + 1,) of contiguous row blocks of about equal work (centres x 2L + row_work per row)."
@@ -297,7 +269,7 @@ def _accumulate(tokens, offsets, V:int, L:int, shift:int, ident:dict, chunk_toke
                 checkpoint_every:float, progress:bool) -> tuple:
     "(raw counts, weighted counts, raw total) of the whole stream, chunk by chunk, resuming from and saving checkpoints."
     n, n_chunks = tokens.size, -(-tokens.size // chunk_tokens)
-    done, accs = _load_checkpoint(checkpoint_dir, ident) if checkpoint_dir is not None else (0, None)
+    done, accs = load_checkpoint(checkpoint_dir, ident) if checkpoint_dir is not None else (0, None)
     first = accs is None  # fresh (uninitialised) memory: the first chunk writes every cell
     if first: accs = [np.empty((V, V), np.int64), np.empty((V, V), np.int64)]
     total = 0 if first else int(accs[0].sum())
@@ -312,7 +284,7 @@ def _accumulate(tokens, offsets, V:int, L:int, shift:int, ident:dict, chunk_toke
                                   c + 1 == n_chunks, bar)
             if (checkpoint_dir is not None and c + 1 < n_chunks
                     and time.perf_counter() - last_ckpt >= checkpoint_every):
-                _save_checkpoint(checkpoint_dir, ident, c + 1, accs); last_ckpt = time.perf_counter()
+                save_checkpoint(checkpoint_dir, ident, c + 1, accs); last_ckpt = time.perf_counter()
     return accs[0], accs[1].view(np.float64), total
 
 _warm = set()  # numba types of the streams whose kernels this process has compiled (or loaded from numba's cache)
@@ -385,7 +357,7 @@ def cooccurrence_counts(
                 counting_version=COUNTING_VERSION, seconds=round(time.perf_counter() - t_start, 3),
                 created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     info.update(meta or {})
-    if ckpt is not None and (ckpt / "checkpoint.json").exists(): _remove_checkpoint(ckpt)
+    if ckpt is not None and (ckpt / "checkpoint.json").exists(): remove_checkpoint(ckpt)
     return CooccurrenceCounts(raw, weighted, unigram, int(L), info)
 
 # %% ../nbs/01_counting.ipynb #39dd1730
@@ -402,19 +374,6 @@ def _expected_meta(stream, V:int, L:int, oov:str) -> dict:
                 tokenizer=getattr(stream, "manifest", {}).get("tokenizer"),
                 counting_version=COUNTING_VERSION)
 
-def _cached_counts(folder:Path, want:dict, cls=CooccurrenceCounts):  # cls: the counts class whose `load` reads the folder
-    "The counts cached in `folder` if they verify and were made for `want`; else None, with a warning saying why."
-    if not (folder / "manifest.json").exists():
-        if any(folder.glob("*.npy")): warnings.warn(f"{folder} holds an incomplete save (no manifest.json); recomputing")
-        return None
-    try: c = cls.load(folder)
-    except CacheError as e:
-        warnings.warn(f"cached counts in {folder} are unusable ({e}); recomputing")
-        return None
-    got = {k: c.meta.get(k) for k in want}
-    if got == want: return c
-    diff = ", ".join(f"{k}: cached {got[k]!r} != {want[k]!r}" for k in want if got[k] != want[k])
-    warnings.warn(f"cached counts in {folder} were made for other inputs ({diff}); recomputing")
 
 # %% ../nbs/01_counting.ipynb #199a4009
 def count_corpus(
@@ -432,15 +391,5 @@ def count_corpus(
     folder = _stream_folder(stream) / "counts" / f"V{V}_L{L}_{oov}"
     want = _expected_meta(stream, V, L, oov)
     count = lambda **kw: cooccurrence_counts(*stream.restrict(V, oov=oov), V, L, progress=progress, meta=want, **kw, **kwargs)
-    return _cached_or_counted(folder, want, CooccurrenceCounts, count) if cache else count()
+    return cached_or_computed(folder, want, CooccurrenceCounts, count) if cache else count()
 
-def _cached_or_counted(folder:Path, want:dict, cls, count):
-    "The counts of class `cls` cached in `folder` for `want`, else count(checkpoint_dir=...) saved there."
-    if (c := _cached_counts(folder, want, cls)) is not None: return c
-    with file_lock(folder):  # check, lock, check again: a second process waits here, then finds the counts made
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # why the cache is unusable was said above
-            if (c := _cached_counts(folder, want, cls)) is not None: return c
-        counts = count(checkpoint_dir=folder / "checkpoint")
-        counts.save(folder)
-    return counts

@@ -19,8 +19,8 @@ from tqdm.auto import tqdm
 from .storage import CorruptCacheError, array_fingerprint, load_arrays, save_arrays
 from .counting import (COUNTING_VERSION, CooccurrenceCounts, _check_inputs, _unigram, _packing_shift,
                            _chunk_layout, _row_blocks, _tiny_like, _warm_up,
-                           _load_checkpoint, _save_checkpoint, _remove_checkpoint, _stream_folder, _expected_meta,
-                           _cached_or_counted)
+                           _stream_folder, _expected_meta)
+from .storage import cached_or_computed, load_checkpoint, remove_checkpoint, save_checkpoint
 
 # %% auto #0
 __all__ = ['SparseCooccurrenceCounts', 'sparse_cooccurrence_counts', 'count_corpus_sparse']
@@ -179,7 +179,7 @@ def _accumulate(tokens, offsets, V:int, L:int, ident:dict, chunk_tokens:int, che
     "Counts [indptr, columns, raw, weighted sums] of the whole stream, chunk by chunk, resuming from and saving checkpoints."
     n_threads = max(1, numba.get_num_threads())
     n, n_chunks = tokens.size, -(-tokens.size // chunk_tokens)
-    done, total = _load_checkpoint(checkpoint_dir, ident) if checkpoint_dir is not None else (0, None)
+    done, total = load_checkpoint(checkpoint_dir, ident) if checkpoint_dir is not None else (0, None)
     last_ckpt = time.perf_counter()
     with ThreadPoolExecutor(n_threads) as pool, \
          tqdm(total=n, initial=min(n, done * chunk_tokens), unit="tok", unit_scale=True, disable=not progress,
@@ -191,7 +191,7 @@ def _accumulate(tokens, offsets, V:int, L:int, ident:dict, chunk_tokens:int, che
             del part
             if (checkpoint_dir is not None and c + 1 < n_chunks
                     and time.perf_counter() - last_ckpt >= checkpoint_every):
-                _save_checkpoint(checkpoint_dir, ident, c + 1, total); last_ckpt = time.perf_counter()
+                save_checkpoint(checkpoint_dir, ident, c + 1, total); last_ckpt = time.perf_counter()
     return total
 
 # %% ../nbs/01a_sparse_counts.ipynb #12290e44
@@ -253,7 +253,7 @@ def sparse_cooccurrence_counts(
                 method="sparse", threads=max(1, numba.get_num_threads()), counting_version=COUNTING_VERSION,
                 seconds=round(time.perf_counter() - t_start, 3), created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     info.update(meta or {})
-    if ckpt is not None and (ckpt / "checkpoint.json").exists(): _remove_checkpoint(ckpt)
+    if ckpt is not None and (ckpt / "checkpoint.json").exists(): remove_checkpoint(ckpt)
     return SparseCooccurrenceCounts(raw_m, w_m, unigram, int(L), info)
 
 # %% ../nbs/01a_sparse_counts.ipynb #49562825
@@ -291,4 +291,4 @@ def count_corpus_sparse(
     want = _expected_meta(stream, V, L, oov)
     count = lambda **kw: sparse_cooccurrence_counts(*stream.restrict(V, oov=oov), V, L, progress=progress, meta=want,
                                                     **kw, **kwargs)
-    return _cached_or_counted(folder, want, SparseCooccurrenceCounts, count) if cache else count()
+    return cached_or_computed(folder, want, SparseCooccurrenceCounts, count) if cache else count()

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_storage.ipynb #d870bd24
 from __future__ import annotations
-import dataclasses, fcntl, hashlib, json, os, secrets, shutil, time
+import dataclasses, fcntl, hashlib, json, os, secrets, shutil, time, warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -13,7 +13,8 @@ import numpy as np
 # %% auto #0
 __all__ = ['atomic_path', 'atomic_write', 'write_bytes_atomic', 'write_text_atomic', 'write_json_atomic', 'read_json',
            'save_npy_atomic', 'load_npy', 'replace_dir', 'array_fingerprint', 'content_hash', 'sha256_file',
-           'CorruptCacheError', 'save_arrays', 'load_arrays', 'file_entries', 'check_files', 'slug', 'file_lock']
+           'CorruptCacheError', 'save_arrays', 'load_arrays', 'file_entries', 'check_files', 'slug', 'file_lock',
+           'load_checkpoint', 'save_checkpoint', 'remove_checkpoint', 'cached_result', 'cached_or_computed']
 
 # %% ../nbs/00_storage.ipynb #18b4d424
 def _temp_path(path: Path) -> Path:
@@ -231,3 +232,62 @@ def file_lock(path: str | Path,            # the artifact to guard (a file or fo
                     time.sleep(poll)
         try: yield lock
         finally: fcntl.flock(f, fcntl.LOCK_UN)
+
+# %% ../nbs/00_storage.ipynb #40b4f839
+def load_checkpoint(folder:Path, # the checkpoint folder
+                    ident:dict, # what identifies the run (inputs and settings)
+                   ) -> tuple: # (steps done, arrays in name order), or (0, None)
+    "The state saved by `save_checkpoint` for the same run, else (0, None) with a warning saying why."
+    man = read_json(folder / "checkpoint.json")
+    if man is None: return 0, None
+    if man.get("ident") != ident:
+        warnings.warn(f"ignoring the checkpoint in {folder}: it was made for other inputs "
+                      f"({man.get('ident')} != {ident}); starting from the beginning")
+        return 0, None
+    try: arrays, man = load_arrays(folder, "checkpoint.json")
+    except CorruptCacheError as e:
+        warnings.warn(f"ignoring the checkpoint in {folder}: {e}; starting from the beginning")
+        return 0, None
+    return int(man["done"]), [arrays[k] for k in sorted(arrays)]
+
+def save_checkpoint(folder:Path, ident:dict, done:int, arrays:list):
+    "Checkpoint `arrays` after `done` steps: new files, then checkpoint.json, then delete the old files."
+    names = [f"acc{i}_chunk{done:06d}" for i in range(len(arrays))]  # the previous checkpoint stays valid meanwhile
+    save_arrays(folder, dict(zip(names, arrays)), dict(ident=ident, done=done), "checkpoint.json")
+    for f in folder.glob("acc*.npy"):
+        if f.stem not in names: f.unlink(missing_ok=True)
+
+def remove_checkpoint(folder:Path):
+    "Delete a checkpoint (manifest first, so a partial delete never looks valid)."
+    (folder / "checkpoint.json").unlink(missing_ok=True)
+    for f in [*folder.glob("acc*.npy"), *folder.glob(".*.tmp")]: f.unlink(missing_ok=True)
+    try: folder.rmdir()
+    except OSError: pass
+
+def cached_result(folder:Path, # where `cls.save` wrote it
+                  want:dict, # metadata the result must carry in its `meta`
+                  cls, # a class with `load(folder)` and a `meta` dict
+                 ):
+    "The result cached in `folder` if it verifies and was made for `want`; else None, with a warning saying why."
+    if not (folder / "manifest.json").exists():
+        if any(folder.glob("*.npy")): warnings.warn(f"{folder} holds an incomplete save (no manifest.json); recomputing")
+        return None
+    try: c = cls.load(folder)
+    except CorruptCacheError as e:
+        warnings.warn(f"the cache in {folder} is unusable ({e}); recomputing")
+        return None
+    got = {k: c.meta.get(k) for k in want}
+    if got == want: return c
+    diff = ", ".join(f"{k}: cached {got[k]!r} != {want[k]!r}" for k in want if got[k] != want[k])
+    warnings.warn(f"the cache in {folder} was made for other inputs ({diff}); recomputing")
+
+def cached_or_computed(folder:Path, want:dict, cls, compute):  # compute(checkpoint_dir=...) -> a result with `save(folder)`
+    "The result of class `cls` cached in `folder` for `want`, else compute(checkpoint_dir=folder/'checkpoint') saved there."
+    if (c := cached_result(folder, want, cls)) is not None: return c
+    with file_lock(folder):  # check, lock, check again: a second process waits here, then finds the result made
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # why the cache is unusable was said above
+            if (c := cached_result(folder, want, cls)) is not None: return c
+        result = compute(checkpoint_dir=folder / "checkpoint")
+        result.save(folder)
+    return result
