@@ -4,8 +4,9 @@
 
 # %% ../nbs/04_sampling.ipynb #2a52d668
 from __future__ import annotations
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 import numpy as np
+from numba import njit
 import jax
 import jax.numpy as jnp
 from .target import acceptance_probability
@@ -24,15 +25,25 @@ def alias_table(p, # (n,) nonnegative weights, any scale
     if not np.all(np.isfinite(p)) or (p < 0).any() or p.sum() <= 0:
         raise ValueError("alias_table needs finite, nonnegative weights with a positive sum")
     n = len(p)
-    q = p * (n / p.sum())
     prob, alias = np.ones(n), np.arange(n, dtype=np.int64)
-    small, large = list(np.flatnonzero(q < 1)), list(np.flatnonzero(q >= 1))
-    while small and large:
-        s, l = small.pop(), large.pop()
+    _vose(p * (n / p.sum()), prob, alias)
+    return prob.astype(np.float32), alias.astype(np.int32)
+
+@njit(cache=True)
+def _vose(q, prob, alias):
+    "Vose's pairing in place: q (n,) scaled weights (mean 1, consumed); prob, alias (n,) filled where a column holds two outcomes."
+    small, large = np.empty(len(q), np.int64), np.empty(len(q), np.int64)   # two stacks, filled in index order
+    ns = nl = 0
+    for k in range(len(q)):
+        if q[k] < 1: small[ns] = k; ns += 1
+        else: large[nl] = k; nl += 1
+    while ns > 0 and nl > 0:
+        ns -= 1; nl -= 1
+        s, l = small[ns], large[nl]
         prob[s], alias[s] = q[s], l
         q[l] -= 1 - q[s]
-        (small if q[l] < 1 else large).append(l)
-    return prob.astype(np.float32), alias.astype(np.int32)
+        if q[l] < 1: small[ns] = l; ns += 1
+        else: large[nl] = l; nl += 1
 
 def alias_probabilities(prob, alias) -> np.ndarray:
     "The exact distribution (float64) that an alias table `(prob, alias)` samples from."
@@ -171,13 +182,10 @@ def sample_windows(key, # jax PRNG key
 @dataclass
 class EntryIndex:
     "Nonzero entries (i, j) of a weight matrix, for drawing entries with probability proportional to their weight."
-    row_prob: jax.Array   # (V,) float32 alias table of the row masses
-    row_alias: jax.Array  # (V,) int32
-    ptr: jax.Array        # (V+1,) int32 start of each row in `cols` / `cdf`
-    cols: jax.Array       # (nnz,) int32 column of each entry, row by row
-    cdf: jax.Array        # (nnz,) float32 cumulative weight within its row, ending at 1
+    prob: jax.Array       # (nnz,) float32 alias table over the entries' weights
+    alias: jax.Array      # (nnz,) int32
+    pairs: jax.Array      # (nnz, 2) int32 row and column of each entry, row by row
     total: jax.Array      # () float32 Z, the sum of all weights
-    depth: int = field(metadata=dict(static=True), default=1)   # binary-search steps: ceil(log2(max row length + 1))
 
 def entry_index_csr(ptr, # (V+1,) int row starts of the non-zeros (CSR, columns sorted within each row)
                     cols, # (nnz,) int column of each non-zero, row by row
@@ -189,18 +197,12 @@ def entry_index_csr(ptr, # (V+1,) int row starts of the non-zeros (CSR, columns 
     if len(cols) == 0: raise ValueError("w has no nonzero entry: there is nothing to sample")
     if len(cols) >= 2**31: raise ValueError("more than 2^31 nonzero entries: lower V")
     if not np.isfinite(vals).all() or (vals <= 0).any(): raise ValueError("the non-zeros' weights must be finite and positive")
-    V, counts = len(ptr) - 1, np.diff(ptr)
-    rows = np.repeat(np.arange(V), counts)
-    mass = np.bincount(rows, weights=vals, minlength=V)
-    c = np.cumsum(vals)
-    first = np.minimum(ptr[:-1], len(vals) - 1)                # each row's first entry (empty rows: any, repeated 0 times)
-    start = np.repeat(c[first] - vals[first], counts)         # cumulative weight before each row
-    cdf = (c - start) / np.repeat(np.where(mass > 0, mass, 1), counts)
-    cdf[ptr[1:][counts > 0] - 1] = 1.0                          # every row ends exactly at 1
-    rp, ra = alias_table(mass)
+    if len(ptr) < 2 or ptr[0] != 0 or ptr[-1] != len(cols) or (np.diff(ptr) < 0).any():
+        raise ValueError(f"ptr must rise from 0 to len(cols) = {len(cols)} (CSR row starts), got {ptr[:3]}...{ptr[-2:]}")
+    rows = np.repeat(np.arange(len(ptr) - 1, dtype=np.int32), np.diff(ptr))
+    prob, alias = alias_table(vals)
     put = lambda a: jax.device_put(a, device)
-    return EntryIndex(put(rp), put(ra), put(ptr.astype(np.int32)), put(cols.astype(np.int32)), put(cdf.astype(np.float32)),
-                      put(np.float32(mass.sum())), int(np.ceil(np.log2(counts.max() + 1))))
+    return EntryIndex(put(prob), put(alias), put(np.stack([rows, cols.astype(np.int32)], 1)), put(np.float32(vals.sum())))
 
 def entry_index(w, # (V, V) nonnegative float weights (e.g. P_ij / (P_ij + P_i P_j)); zeros are never drawn
                 device=None, # put the arrays on this device or sharding
@@ -219,18 +221,9 @@ def sample_entries(key, # jax PRNG key
                    index:EntryIndex, # from `entry_index`
                    B:int, # number of entries
                   ) -> tuple[jax.Array, jax.Array]: # rows and columns, (B,) int32 each
-    "Draw B entries (i, j) with probability w_ij / sum(w): a row from the alias table, a column by binary search in its row."
-    kr, ku = jax.random.split(key)
-    i = alias_sample(kr, index.row_prob, index.row_alias, (B,))
-    u = jax.random.uniform(ku, (B,), dtype=jnp.float32)
-    lo, hi = index.ptr[i], index.ptr[i + 1] - 1          # the answer lies in [lo, hi]: the first entry with cdf > u
-    def step(_, lh):
-        lo, hi = lh
-        mid = (lo + hi) // 2
-        go_right = index.cdf[mid] <= u
-        return jnp.where(go_right, mid + 1, lo), jnp.where(go_right, hi, mid)
-    lo, _ = jax.lax.fori_loop(0, index.depth, step, (lo, hi))
-    return i, index.cols[lo]
+    "Draw B entries (i, j) with probability w_ij / sum(w): an entry from the alias table, then its row and column (three gathers)."
+    ij = index.pairs[alias_sample(key, index.prob, index.alias, (B,))]
+    return ij[:, 0], ij[:, 1]
 
 # %% ../nbs/04_sampling.ipynb #a456fbb2
 def keep_probability(unigram_counts, # (V,) counts (or probabilities) of each word
