@@ -10,6 +10,7 @@ from numba import carray, cfunc, njit, prange, types
 from numba.core.extending import intrinsic
 import jax
 import jax.numpy as jnp
+from .counting import _prefetch
 
 # %% auto #0
 __all__ = ['sgns_shared_updates', 'sgns_shared_step', 'qwem_positive_gradient', 'qwem_positive_step']
@@ -68,36 +69,45 @@ def _target(name, body):
 
 
 # %% ../nbs/04_cpu_kernels.ipynb #aac970e4
+_AHEAD = 4   # positives: bring the rows of the positive this far ahead into cache (1 to 4 measured alike, 0.85x the time without)
+
+@njit(inline="always")
+def _prefetch_row(flat, row, d): # flat: a (V, d) matrix as one (V d,) view
+    for t in range(0, d, 16): _prefetch(flat, row * d + t)   # 16 float32: one 64-byte cache line
+
 @njit(fastmath=True, error_model="numpy", cache=True)
 def _sgns_groups(W, C, centres, contexts, negatives, lr, loss_every, first, last):
     "Groups first..last-1 in turn, in place; returns the loss of every `loss_every`-th positive and its negatives, and max |x|."
     B, (n_groups, K), d = centres.shape[0], negatives.shape, W.shape[1]
-    G = B // n_groups
+    G, end = B // n_groups, last * (B // n_groups)
+    Wflat, Cflat = W.reshape(-1), C.reshape(-1)
     wn, un = np.empty((K, d), np.float32), np.empty((K, d), np.float32)
-    wi, ui = np.empty(d, np.float32), np.empty(d, np.float32)
+    wi, wj, ui, gn = np.empty(d, np.float32), np.empty(d, np.float32), np.empty(d, np.float32), np.empty(K, np.float32)
     loss, m, one = 0.0, np.float32(0), np.float32(1)   # float32 constants: `1 + x` would make the update loops float64
     for g in range(first, last):
         for k in range(K): wn[k] = C[negatives[g, k]]
         un[:] = 0
         for p in range(g * G, (g + 1) * G):
+            if p + _AHEAD < end: _prefetch_row(Wflat, centres[p + _AHEAD], d); _prefetch_row(Cflat, contexts[p + _AHEAD], d)
             i, j = centres[p], contexts[p]
             x = np.float32(0)
             for t in range(d):
-                wi[t] = W[i, t]; x += wi[t] * C[j, t]
-            gp = lr / (one + np.exp(x))                 # -lr d/dx log(1 + e^-x)
+                wi[t] = W[i, t]; wj[t] = C[j, t]; x += wi[t] * wj[t]
             scored = p % loss_every == 0         # the logs cost as much as the rest: the loss from a subset
+            for k in range(K):                   # every score before any update: the exps do not wait on the updates
+                y = np.float32(0)
+                for t in range(d): y += wi[t] * wn[k, t]
+                gn[k] = -lr / (one + np.exp(-y))        # -lr d/dy log(1 + e^y)
+                if scored: loss += np.log1p(np.exp(y))
+                m = max(m, abs(y))
+            gp = lr / (one + np.exp(x))                 # -lr d/dx log(1 + e^-x)
             if scored: loss += np.log1p(np.exp(-x))
             m = max(m, abs(x))
             for t in range(d):
-                ui[t] = gp * C[j, t]; C[j, t] += gp * wi[t]
+                ui[t] = gp * wj[t]; C[j, t] = wj[t] + gp * wi[t]
             for k in range(K):
-                y = np.float32(0)
-                for t in range(d): y += wi[t] * wn[k, t]
-                gn = -lr / (one + np.exp(-y))           # -lr d/dy log(1 + e^y)
-                if scored: loss += np.log1p(np.exp(y))
-                m = max(m, abs(y))
                 for t in range(d):
-                    ui[t] += gn * wn[k, t]; un[k, t] += gn * wi[t]
+                    ui[t] += gn[k] * wn[k, t]; un[k, t] += gn[k] * wi[t]
             for t in range(d): W[i, t] += ui[t]
         for k in range(K):
             for t in range(d): C[negatives[g, k], t] += un[k, t]
