@@ -168,36 +168,46 @@ def sgns_shared_step(W, # (V, d) float32 word vectors (donate them to the jitted
 
 # %% ../nbs/04_cpu_kernels.ipynb #42ba222d
 @njit(fastmath=True, error_model="numpy", cache=True)
-def _qwem_scores(W, centres, contexts, first, last, x):
-    for p in range(first, last):
-        i, j, s = centres[p], contexts[p], np.float32(0)
-        for t in range(W.shape[1]): s += W[i, t] * W[j, t]
-        x[p] = s
-
-@njit(fastmath=True, error_model="numpy", cache=True)
-def _qwem_rows(W, centres, contexts, weights, lo, hi, G):
-    "Rows lo..hi-1 of the positive gradient, pairs in order."
+def _qwem_rows(W, centres, contexts, weights, lo, hi, G, x):
+    "Rows lo..hi-1 of the positive gradient, pairs in order; the score x[p] of each pair whose centre is among them."
     G[lo:hi] = 0
-    for p in range(centres.shape[0]):
+    B, d = centres.shape[0], W.shape[1]
+    Wflat, Gflat = W.reshape(-1), G.reshape(-1)
+    for p in range(B):
+        if p + _AHEAD < B:
+            a, b = centres[p + _AHEAD], contexts[p + _AHEAD]
+            if lo <= a < hi: _prefetch_row(Wflat, a, d); _prefetch_row(Wflat, b, d); _prefetch_row(Gflat, a, d)
+            if lo <= b < hi: _prefetch_row(Wflat, a, d); _prefetch_row(Gflat, b, d)
         i, j, c = centres[p], contexts[p], np.float32(-2) * weights[p]
         if lo <= i < hi:
-            for t in range(W.shape[1]): G[i, t] += c * W[j, t]
+            s = np.float32(0)
+            for t in range(d):
+                s += W[i, t] * W[j, t]; G[i, t] += c * W[j, t]
+            x[p] = s
         if lo <= j < hi:
-            for t in range(W.shape[1]): G[j, t] += c * W[i, t]
+            for t in range(d): G[j, t] += c * W[i, t]
+
+@njit(cache=True)
+def _balanced_blocks(centres, contexts, V, threads):
+    "Row boundaries (threads + 1,) that give each block about the same work: a row costs 2 per pair it centres (score and update), 1 per context."
+    load = np.zeros(V + 1, np.int64)
+    for p in range(centres.shape[0]): load[centres[p] + 1] += 2; load[contexts[p] + 1] += 1
+    bounds = np.searchsorted(np.cumsum(load), np.arange(threads + 1) * (load.sum() / threads))
+    bounds[0], bounds[-1] = 0, V
+    return bounds
 
 @njit(parallel=True, cache=True)
 def qwem_positive_gradient(W, # (V, d) float32 embeddings (tied: W' = W)
                            centres, contexts, # (B,) uint32 positive pairs
                            weights, # (B,) float32 weight of each pair in the minibatch loss
-                           threads, # blocks of rows (and of pairs) computed in parallel
+                           threads, # blocks of rows computed in parallel
                            G, # (V, d) float32 output: gradient of sum_p -2 a_p x_p
                            out, # (2,) float32 output: that sum, and max |x|
                           ):
     "Gradient of QWEM's positive term minus the negative term on the same pairs, sum_p -2 a_p w_i.w_j, by row blocks."
-    B, V = centres.shape[0], W.shape[0]
-    x = np.empty(B, np.float32)
-    for t in prange(threads): _qwem_scores(W, centres, contexts, t * B // threads, (t + 1) * B // threads, x)
-    for t in prange(threads): _qwem_rows(W, centres, contexts, weights, t * V // threads, (t + 1) * V // threads, G)
+    x = np.empty(centres.shape[0], np.float32)
+    bounds = _balanced_blocks(centres, contexts, W.shape[0], threads)
+    for t in prange(threads): _qwem_rows(W, centres, contexts, weights, bounds[t], bounds[t + 1], G, x)
     out[0], out[1] = np.sum(np.float32(-2) * weights * x), np.max(np.abs(x))
 
 @njit
