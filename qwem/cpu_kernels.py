@@ -79,7 +79,8 @@ def _prefetch_row(flat, row, d): # flat: a (V, d) matrix as one (V d,) view
 def _sgns_groups(W, C, centres, contexts, negatives, lr, loss_every, first, last):
     "Groups first..last-1 in turn, in place; returns the loss of every `loss_every`-th positive and its negatives, and max |x|."
     B, (n_groups, K), d = centres.shape[0], negatives.shape, W.shape[1]
-    G, end = B // n_groups, last * (B // n_groups)
+    G = B // n_groups
+    end = last * G                           # the block's last positive, for the prefetch
     Wflat, Cflat = W.reshape(-1), C.reshape(-1)
     wn, un = np.empty((K, d), np.float32), np.empty((K, d), np.float32)
     wi, wj, ui, gn = np.empty(d, np.float32), np.empty(d, np.float32), np.empty(d, np.float32), np.empty(K, np.float32)
@@ -176,8 +177,10 @@ def _qwem_rows(W, centres, contexts, weights, lo, hi, G, x):
     for p in range(B):
         if p + _AHEAD < B:
             a, b = centres[p + _AHEAD], contexts[p + _AHEAD]
-            if lo <= a < hi: _prefetch_row(Wflat, a, d); _prefetch_row(Wflat, b, d); _prefetch_row(Gflat, a, d)
-            if lo <= b < hi: _prefetch_row(Wflat, a, d); _prefetch_row(Gflat, b, d)
+            own_a, own_b = lo <= a < hi, lo <= b < hi    # each owned row needs its gradient row and the other word's row
+            if own_a or own_b: _prefetch_row(Wflat, a, d)
+            if own_a: _prefetch_row(Wflat, b, d); _prefetch_row(Gflat, a, d)
+            if own_b: _prefetch_row(Gflat, b, d)
         i, j, c = centres[p], contexts[p], np.float32(-2) * weights[p]
         if lo <= i < hi:
             s = np.float32(0)
