@@ -12,7 +12,8 @@ gensim's formula to count them). Our steps take B positive pairs; a negative sha
 once for each positive whose loss term it enters; a step on whole windows (`windows=True`) counts its B/2L
 centres times the weighted pairs of an average window, T/N (the pairs gensim trains per centre in expectation, with
 the same weights); QWEM's exact negative term (a sum over all V^2 pairs) is counted
-as `negative` pairs per positive too. So a step counts B * (1 + negative) pairs, a windows step (B/2L)(T/N)(1 + negative). gensim's epochs and our steps are
+as `negative` pairs per positive too, and its sampled Gram term (`negatives="gram"`: m = negative * B / V rows drawn,
+each paired with all V rows) is `negative` pairs per positive by construction. So a step counts B * (1 + negative) pairs, a windows step (B/2L)(T/N)(1 + negative). gensim's epochs and our steps are
 interleaved (gensim, ours, gensim, ...) and the medians over `--repeats` rounds are compared: this machine's speed
 varies up to 2x between minutes. Each of our steps is timed over consecutive steps for 10 s a round (3 s with --quick),
 all work of a step included, as gensim's pairs are counted over its whole epoch.
@@ -164,8 +165,10 @@ def step_variants(a):
         "word2vec, shared negatives, compiled kernel (cpu preset)": configure(sgns, **base),
         "QWEM, uniform negatives per positive, XLA": configure(qwem, **base, B=50_000, negatives="uniform", kernel="xla"),
         "QWEM, shared negatives, XLA": configure(qwem, **base, B=50_000, negatives="uniform", group=250, kernel="xla"),
-        "QWEM, exact negatives, XLA": configure(qwem, **base, kernel="xla"),
-        "QWEM, exact negatives, compiled kernel (cpu preset)": configure(qwem, **base),
+        "QWEM, exact negatives, XLA": configure(qwem, **base, negatives="exact", kernel="xla"),
+        "QWEM, exact negatives, compiled kernel": configure(qwem, **base, negatives="exact"),
+        "QWEM, sampled Gram negatives, XLA": configure(qwem, **base, negatives="gram", kernel="xla"),
+        "QWEM, sampled Gram negatives, compiled kernel (cpu preset)": configure(qwem, **base, negatives="gram"),
     }
 
 

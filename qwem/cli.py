@@ -102,8 +102,9 @@ def _train_args(c):
     c.add_argument("--init", choices=["small", "word2vec"], help="initialisation"); c.add_argument("--sigma", type=float, help="std of the small init")
     c.add_argument("--untied", action="store_true", help="separate context vectors W' (default: the preset's)")
     c.add_argument("--positives", choices=["stream", "entries"], help="QWEM: positive pairs from the stream (the paper) or the counts' entries")
-    c.add_argument("--qwem-negatives", choices=["unigram", "uniform", "exact"],
-                   help="QWEM: negative words from the unigram (the paper) or uniform, or the negative term summed exactly (the cpu preset)")
+    c.add_argument("--qwem-negatives", choices=["unigram", "uniform", "exact", "gram"],
+                   help="QWEM: negative words from the unigram (the paper) or uniform, or the negative term summed over all pairs, "
+                        "exactly or with its Gram matrix estimated from sampled rows (gram: the cpu preset)")
     c.add_argument("--group", type=int, help="positives sharing one draw of negatives (0: each its own; default: the preset's)")
     c.add_argument("--seed", type=int, help="seed of the initialisation and of every step (default: 0)")
     c.add_argument("--devices", type=int, help="data-parallel devices, or the compiled kernel's threads (default: every core; on CPU qwem sets XLA_FLAGS to force that many)")

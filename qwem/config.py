@@ -12,20 +12,21 @@ import numpy as np
 from .storage import content_hash
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'Setting1', 'Word2vecReweighting', 'exact_negatives', 'group_positives', 'kernel_covers', 'TrainConfig',
-           'configure', 'model_config']
+__all__ = ['SCHEDULES', 'Setting1', 'Word2vecReweighting', 'exact_negatives', 'gram_rows', 'group_positives', 'kernel_covers',
+           'TrainConfig', 'configure', 'model_config']
 
 # %% ../nbs/04_config.ipynb #47b442f7
 @dataclass(frozen=True)
 class Setting1:
     "QWEM's reweighting: Psi+ = Psi- = 1/(P_ij + P_i P_j) (`qwem.target.canonical_psi`, g = 1), as per-pair weights."
     positives: str = "stream"   # "stream": pairs from the token stream (the paper); "entries": from the counts, bounded weights
-    negatives: str = "unigram"  # "unigram": j ~ P_j (the paper); "uniform": j ~ 1/V, importance-weighted; "exact": summed over all V^2 pairs
+    negatives: str = "unigram"  # "unigram": j ~ P_j (the paper); "uniform": j ~ 1/V, importance-weighted; "exact": summed over all V^2 pairs;
+                                # "gram": that sum with its Gram matrix estimated from sampled rows (unbiased, `qwem.step.gram_negative_term`)
     kind: ClassVar[str] = "setting1"
     def __post_init__(self):
         if self.positives not in ("stream", "entries"): raise ValueError(f"positives must be 'stream' or 'entries', got {self.positives!r}")
-        if self.negatives not in ("unigram", "uniform", "exact"):
-            raise ValueError(f"negatives must be 'unigram', 'uniform' or 'exact', got {self.negatives!r}")
+        if self.negatives not in ("unigram", "uniform", "exact", "gram"):
+            raise ValueError(f"negatives must be 'unigram', 'uniform', 'exact' or 'gram', got {self.negatives!r}")
 
 @dataclass(frozen=True)
 class Word2vecReweighting:
@@ -40,15 +41,22 @@ class Word2vecReweighting:
 SCHEDULES = ("constant", "step", "linear", "ramp")
 
 def exact_negatives(c) -> bool:  # c: a TrainConfig (or anything with its fields)
-    "Whether the negative term is the exact sum over all pairs (QWEM, `Setting1(negatives='exact')`) rather than drawn."
-    return getattr(c.reweighting, "negatives", None) == "exact"
+    "Whether the negative term is the sum over all pairs (QWEM, `Setting1(negatives='exact')` or `'gram'`) rather than drawn per positive."
+    return getattr(c.reweighting, "negatives", None) in ("exact", "gram")
+
+def gram_rows(c, # a TrainConfig (or anything with its fields)
+              V:int, # vocabulary size
+             ) -> int: # 0 unless negatives='gram'
+    "Rows drawn for the Gram estimate of `negatives='gram'`: every word meets each, so n_neg B / V rows make n_neg negative pairs per positive."
+    if getattr(c.reweighting, "negatives", None) != "gram": return 0
+    return max(2, -(-c.n_neg * c.B // V))
 
 def group_positives(c) -> int:  # c: a TrainConfig (or anything with its fields)
     "Positive slots that share one draw of negatives: group, times 2L with whole windows; 1 when nothing is shared."
     return max(getattr(c, "group", 0), 1) * (2 * c.L if getattr(c, "windows", False) else 1)
 
 def kernel_covers(c) -> bool:  # c: a TrainConfig (or anything with its fields)
-    "Whether a compiled CPU kernel (`qwem.cpu_kernels`) implements this step: word2vec's shared-negative step, QWEM's with exact negatives."
+    "Whether a compiled CPU kernel (`qwem.cpu_kernels`) implements this step: word2vec's shared-negative step, QWEM's with summed negatives."
     sgns = (c.loss == "sgns" and c.reweighting.kind == "word2vec" and getattr(c, "group", 0) >= 1 and c.inner_updates
             and not c.tied and not getattr(c, "windows", False))
     return sgns or (exact_negatives(c) and c.tied)
@@ -58,7 +66,7 @@ def _check_kernel(c):
     if kernel not in ("xla", "numba", "auto"): raise ValueError(f"kernel must be 'xla', 'numba' or 'auto', got {kernel!r}")
     if kernel == "numba" and not kernel_covers(c):
         raise ValueError("kernel='numba' runs word2vec's shared-negative step (loss='sgns', group >= 1, inner_updates=True, tied=False) "
-                         "and QWEM's step with negatives='exact' and tied=True; use kernel='xla' or 'auto' for other settings")
+                         "and QWEM's step with negatives='exact' or 'gram' and tied=True; use kernel='xla' or 'auto' for other settings")
 
 def _check_config(c):
     "Clear errors for impossible settings."
@@ -85,8 +93,9 @@ def _check_config(c):
         raise ValueError("windows=True needs word2vec's reweighting (stream positives) and group >= 1 (centres per draw of negatives)")
     _check_kernel(c)
     if exact_negatives(c):
-        if c.loss != "qwem": raise ValueError("negatives='exact' needs loss='qwem' (the sum over all pairs is a Gram product only for QWEM's quadratic loss)")
-        if c.inner_updates or group: raise ValueError("negatives='exact' samples no negatives: leave inner_updates=False and group=0")
+        if c.loss != "qwem": raise ValueError(f"negatives={c.reweighting.negatives!r} needs loss='qwem' (the sum over all pairs is a Gram product only for QWEM's quadratic loss)")
+        if c.inner_updates or group:
+            raise ValueError(f"negatives={c.reweighting.negatives!r} (exact or gram) draws no negatives per positive: leave inner_updates=False and group=0")
 
 # %% ../nbs/04_config.ipynb #d40cadbf
 @dataclass(frozen=True)

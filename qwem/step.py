@@ -15,8 +15,9 @@ from .train_data import *
 from .cpu_kernels import qwem_positive_step, sgns_shared_step
 
 # %% auto #0
-__all__ = ['qwem_terms', 'sgns_terms', 'loss_terms', 'exact_negative_term', 'sample_batch', 'device_mesh', 'uses_cpu_kernel',
-           'training_mesh', 'batch_sampler', 'make_step', 'init_params']
+__all__ = ['qwem_terms', 'sgns_terms', 'loss_terms', 'exact_negative_term', 'sampled_gram_rows', 'gram_negative_term',
+           'sample_batch', 'device_mesh', 'uses_cpu_kernel', 'training_mesh', 'batch_sampler', 'make_step',
+           'init_params']
 
 # %% ../nbs/04a_step.ipynb #c50ff4a5
 def qwem_terms(x, psi, negative:bool):
@@ -116,6 +117,31 @@ def exact_negative_term(W, # (V, d) float32 word embeddings, or a block of their
     gw, gc, sw, sc = total((W.T @ W, C.T @ C, W.sum(0), C.sum(0)))
     return W @ gc / 2 + sc, C @ gw / 2 + sw, jnp.sum(gw * gc) / 4 + sw @ sc
 
+
+# %% ../nbs/04a_step.ipynb #be82bbe4
+def sampled_gram_rows(key, # jax PRNG key
+                      A, # (V, d) rows, not all zero
+                      m:int, # rows to draw
+                     ): # (m, d) S with E[S^T S] = A^T A
+    "m rows of A drawn i.i.d. with probability |a_k|^2 / |A|_F^2, each scaled by 1/sqrt(m p_k): S^T S is an unbiased estimate of A^T A."
+    sq = jnp.sum(A * A, 1); total = jnp.sum(sq)
+    k = jax.random.choice(key, A.shape[0], (m,), p=sq / total)
+    return A[k] * jnp.sqrt(total / (m * sq[k]))[:, None]
+
+def gram_negative_term(key, # jax PRNG key of the draws (independent of the minibatch's)
+                       W, # (V, d) float32 word embeddings
+                       C=None, # (V, d) context embeddings when untied; None when tied (W' = W)
+                       *, m:int, # rows drawn for each Gram estimate (>= 2; `qwem.config.gram_rows`)
+                      ) -> tuple: # gradient wrt W (V, d), wrt C (V, d) or None, and the value (): unbiased estimates
+    "`exact_negative_term` with each Gram matrix estimated from m sampled rows (`sampled_gram_rows`), in O(V m d)."
+    kw, kc = jax.random.split(key)
+    Sw, sw = sampled_gram_rows(kw, W, m), W.sum(0)
+    if C is None:
+        h = m // 2   # <g_A, g_B> of two independent halves: an unbiased |W^T W|_F^2
+        quad = jnp.sum((Sw[:h] @ Sw[h:].T) ** 2) * (m * m / (h * (m - h)))
+        return (W @ Sw.T) @ Sw + 2 * sw, None, quad / 4 + sw @ sw
+    Sc, sc = sampled_gram_rows(kc, C, m), C.sum(0)
+    return (W @ Sc.T) @ Sc / 2 + sc, (C @ Sw.T) @ Sw / 2 + sw, jnp.sum((Sw @ Sc.T) ** 2) / 4 + sw @ sc
 
 # %% ../nbs/04a_step.ipynb #4174b99e
 def _window_grads(W, C, batch, *, loss, tied, group, neg_weight=1.0, lr=None):
@@ -226,34 +252,38 @@ def make_step(config:TrainConfig, # loss, B, n_neg, group, windows, tied, chunk,
         raise ValueError(f"kernel='numba' runs on one CPU device whose {c.devices} threads share W (got {nd} {mesh.devices.flat[0].platform} "
                          "device(s)): use kernel='xla' on GPUs")
     if c.B % nd: raise ValueError(f"batch size B={c.B} must be divisible by the number of devices ({nd})")
-    exact = exact_negatives(c)
+    exact, gram = exact_negatives(c), c.reweighting.kind == "setting1" and c.reweighting.negatives == "gram"
     n_neg = 0 if exact else c.n_neg
     chunk = c.group or _divisor(c.B // nd, max(1, c.chunk // (1 + n_neg)))
     if c.windows: n_neg = c.window_negatives or c.n_neg   # drawn per group of centres, each weighted n_neg / drawn
     local = (partial(_window_grads, loss=c.loss, tied=c.tied, group=c.group, neg_weight=c.n_neg / n_neg) if c.windows else
              partial(_local_grads, loss=c.loss, B=c.B, tied=c.tied, chunk=chunk, shared=bool(c.group), exact=exact))
     sample = batch_sampler(c, mesh)
-    smap = lambda f: jax.shard_map(f, mesh=mesh, in_specs=(P(), P("batch"), P()), out_specs=P(), check_vma=False)
+    smap = lambda f: jax.shard_map(f, mesh=mesh, in_specs=(P(), P("batch"), P(), P()), out_specs=P(), check_vma=False)
     psum = lambda x: x if nd == 1 else jax.lax.psum(x, "batch")
-    def grads_at(params, batch, _, kernel=None):
+    def grads_at(params, batch, _, key, kernel=None):
         G, Gc, loss, mx = (kernel or local)(params["W"], params.get("C"), batch)
-        if exact:   # each device the exact term of its block of rows, before the sum
-            if params["W"].shape[0] % nd: raise ValueError(f"negatives='exact' on {nd} devices needs V divisible by {nd}")
-            r = params["W"].shape[0] // nd; k = jax.lax.axis_index("batch") * r if nd > 1 else 0
+        if exact:   # each device the summed term of its block of rows, before the sum
+            V = params["W"].shape[0]
+            if V % nd: raise ValueError(f"negatives={c.reweighting.negatives!r} on {nd} devices needs V divisible by {nd}")
+            r = V // nd; k = jax.lax.axis_index("batch") * r if nd > 1 else 0
             block = lambda A: None if A is None else jax.lax.dynamic_slice_in_dim(A, k, r)
             add = lambda A, E: jax.lax.dynamic_update_slice_in_dim(A, block(A) + E, k, 0)
-            eG, eGc, eloss = exact_negative_term(block(params["W"]), block(params.get("C")), total=psum)
+            if gram:   # every device draws the same rows (same key) and keeps its block of the (cheap) whole term
+                eG, eGc, eloss = gram_negative_term(jax.random.fold_in(key, 1), params["W"], params.get("C"), m=gram_rows(c, V))
+                eG, eGc = block(eG), block(eGc)
+            else: eG, eGc, eloss = exact_negative_term(block(params["W"]), block(params.get("C")), total=psum)
             G, Gc = add(G, eG), None if Gc is None else add(Gc, eGc)
         G, Gc, loss = psum((G, Gc, loss))
         if exact: loss = loss + eloss
         return G, Gc, loss, (mx if nd == 1 else jax.lax.pmax(mx, "batch"))
-    def updated(params, batch, lr):
+    def updated(params, batch, lr, key):
         if exact and c.tied:   # the stiff rank-one term 2 11^T W implicitly: (I + 2 lr 11^T) W_new = W - lr (G - 2 1 1^T W)
-            G, _, loss, mx = grads_at(params, batch, lr, kernel)
+            G, _, loss, mx = grads_at(params, batch, lr, key, kernel)
             W = params["W"] - lr * (G - 2 * params["W"].sum(0))
             return {"W": W - (2 * lr / (1 + 2 * lr * W.shape[0])) * W.sum(0)}, loss, mx
         if not c.inner_updates:
-            G, Gc, loss, mx = grads_at(params, batch, lr)
+            G, Gc, loss, mx = grads_at(params, batch, lr, key)
             return {k: params[k] - lr * g for k, g in (("W", G), ("C", Gc)) if g is not None}, loss, mx
         W, C, loss, mx = (kernel or local)(params["W"], params.get("C"), batch, lr=lr)   # each device's chunks from the same W
         new = {"W": W} if c.tied else {"W": W, "C": C}
@@ -261,9 +291,9 @@ def make_step(config:TrainConfig, # loss, B, n_neg, group, windows, tied, chunk,
             new = {k: params[k] + jax.lax.psum(v - params[k], "batch") for k, v in new.items()}
             loss, mx = jax.lax.psum(loss, "batch"), jax.lax.pmax(mx, "batch")
         return new, loss, mx
-    def step(params, data, key, lr): return smap(updated)(params, sample(key, data), lr)
+    def step(params, data, key, lr): return smap(updated)(params, sample(key, data), lr, key)
     def grad_only(params, data, key):
-        G, Gc, loss, _ = smap(grads_at)(params, sample(key, data), 1.0)
+        G, Gc, loss, _ = smap(grads_at)(params, sample(key, data), 1.0, key)
         return ({"W": G} if c.tied else {"W": G, "C": Gc}), loss
     return jax.jit(step, donate_argnums=0), jax.jit(grad_only)
 
