@@ -8,12 +8,13 @@ import ctypes
 import numpy as np
 from numba import carray, cfunc, njit, prange, types
 from numba.core.extending import intrinsic
+from numba.np.ufunc.parallel import _launch_threads
 import jax
 import jax.numpy as jnp
 from .counting import _prefetch
 
 # %% auto #0
-__all__ = ['sgns_shared_updates', 'sgns_shared_step', 'qwem_positive_gradient', 'qwem_positive_step']
+__all__ = ['FFI_HANDLER', 'sgns_shared_updates', 'sgns_shared_step', 'qwem_positive_gradient', 'qwem_positive_step']
 
 # %% ../nbs/04_cpu_kernels.ipynb #b536d409
 @intrinsic
@@ -42,15 +43,22 @@ def _data(buffers, k): return _pointer(_words(buffers[k], 6)[3])
 @njit(inline="always")
 def _dim(buffers, k, axis): return _words(_words(buffers[k], 6)[5], axis + 1)[axis]
 
+@njit(inline="always")
+def _frame(address): return carray(address, 15, dtype=np.int64)   # the handler's void* argument as int64 words
+
+@njit(inline="always")
+def _buffers(frame, kind): # kind 0: the arguments, 1: the results
+    "The int64 addresses of the call's argument (or result) XLA_FFI_Buffers."
+    return _words(frame[9], frame[7]) if kind == 0 else _words(frame[14], frame[12])
+
+FFI_HANDLER = types.int64(types.voidptr)   # XLA_FFI_Error* handler(XLA_FFI_CallFrame*), NULL (0) for no error
+
 def _register(name, # the FFI target's name, for `jax.ffi.ffi_call`
-              body, # njit function body(args, rets): the int64 addresses of the argument and result XLA_FFI_Buffers
+              make_handler, # () -> numba cfunc FFI_HANDLER that answers the metadata query or calls its body
              ):
-    "Compile an XLA:CPU FFI handler that answers the metadata query and otherwise calls `body`, and register it as `name`."
-    @cfunc(types.int64(types.voidptr))
-    def handler(frame_address):
-        frame = carray(frame_address, 15, dtype=np.int64)
-        if not _answer_metadata_query(frame): body(_words(frame[9], frame[7]), _words(frame[14], frame[12]))
-        return 0                                     # NULL: no error
+    "Compile (or load from numba's cache) an XLA:CPU FFI handler and register it as `name`."
+    _launch_threads()   # a handler loaded from the cache links parallel loops but, unlike a compile, does not start numba's threads
+    handler = make_handler()
     new_capsule = ctypes.pythonapi.PyCapsule_New
     new_capsule.restype, new_capsule.argtypes = ctypes.py_object, (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p)
     jax.ffi.register_ffi_target(name, new_capsule(handler.address, b"xla._CUSTOM_CALL_TARGET", None), platform="cpu")
@@ -58,13 +66,13 @@ def _register(name, # the FFI target's name, for `jax.ffi.ffi_call`
 
 _HANDLERS = {}
 
-def _target(name, body):
-    """The FFI target for `body`, registered on first use (compiling a handler takes seconds, which importing `qwem.step` should
-    not pay) under `name` and the handler's address: XLA refuses a second handler under one name, and a process that ran this
-    notebook and then imports `qwem.cpu_kernels` compiles two."""
+def _target(name, make_handler):
+    """The FFI target of `make_handler`'s handler, registered on first use (compiling a handler takes seconds, which importing
+    `qwem.step` should not pay) under `name` and the maker's address: XLA refuses a second handler under one name, and a process
+    that ran this notebook and then imports `qwem.cpu_kernels` registers two."""
     if name not in _HANDLERS:
-        handler = _register(f"{name}_{id(body):x}", body)
-        _HANDLERS[name] = (f"{name}_{id(body):x}", handler)
+        handler = _register(f"{name}_{id(make_handler):x}", make_handler)
+        _HANDLERS[name] = (f"{name}_{id(make_handler):x}", handler)
     return _HANDLERS[name][0]
 
 
@@ -132,7 +140,7 @@ def sgns_shared_updates(W, # (V, d) float32 word vectors, updated in place
     out[0], out[1] = losses.sum() * loss_every, maxima.max()
 
 # %% ../nbs/04_cpu_kernels.ipynb #59a85f3f
-@njit
+@njit(cache=True)
 def _sgns_body(args, rets):
     V, d, B, n_groups, K = _dim(args, 0, 0), _dim(args, 0, 1), _dim(args, 2, 0), _dim(args, 4, 0), _dim(args, 4, 1)
     W, C = carray(_data(rets, 0), (V, d), np.float32), carray(_data(rets, 1), (V, d), np.float32)
@@ -140,6 +148,15 @@ def _sgns_body(args, rets):
     negatives = carray(_data(args, 4), (n_groups, K), np.uint32)
     lr, (threads, loss_every) = carray(_data(args, 5), 1, np.float32)[0], carray(_data(args, 6), 2, np.int32)
     sgns_shared_updates(W, C, centres, contexts, negatives, lr, threads, loss_every, carray(_data(rets, 2), 2, np.float32))
+
+def _sgns_handler():
+    # defined on first use, from globals only (no closure), so numba's cache keeps it across processes
+    @cfunc(FFI_HANDLER, cache=True)
+    def sgns_handler(address):
+        frame = _frame(address)
+        if not _answer_metadata_query(frame): _sgns_body(_buffers(frame, 0), _buffers(frame, 1))
+        return 0
+    return sgns_handler
 
 
 # %% ../nbs/04_cpu_kernels.ipynb #589d59d5
@@ -162,7 +179,7 @@ def sgns_shared_step(W, # (V, d) float32 word vectors (donate them to the jitted
         raise ValueError(f"negatives must be (n_groups, K) with n_groups dividing B = {centres.shape[0]}, got {negatives.shape}")
     centres, contexts = _check_rows("centres", centres), _check_rows("contexts", contexts, centres.shape[0])
     f32 = lambda s: jax.ShapeDtypeStruct(s, jnp.float32)
-    call = jax.ffi.ffi_call(_target("qwem_sgns_shared", _sgns_body), (f32(W.shape), f32(C.shape), f32((2,))), input_output_aliases={0: 0, 1: 1})
+    call = jax.ffi.ffi_call(_target("qwem_sgns_shared", _sgns_handler), (f32(W.shape), f32(C.shape), f32((2,))), input_output_aliases={0: 0, 1: 1})
     W, C, out = call(W, C, centres, contexts, negatives.astype(jnp.uint32), jnp.asarray(lr, jnp.float32).reshape(1),
                      jnp.array([threads, loss_every], jnp.int32))
     return W, C, out[0], out[1]
@@ -213,13 +230,21 @@ def qwem_positive_gradient(W, # (V, d) float32 embeddings (tied: W' = W)
     for t in prange(threads): _qwem_rows(W, centres, contexts, weights, bounds[t], bounds[t + 1], G, x)
     out[0], out[1] = np.sum(np.float32(-2) * weights * x), np.max(np.abs(x))
 
-@njit
+@njit(cache=True)
 def _qwem_body(args, rets):
     V, d, B = _dim(args, 0, 0), _dim(args, 0, 1), _dim(args, 1, 0)
     W, G = carray(_data(args, 0), (V, d), np.float32), carray(_data(rets, 0), (V, d), np.float32)
     centres, contexts = carray(_data(args, 1), B, np.uint32), carray(_data(args, 2), B, np.uint32)
     weights, threads = carray(_data(args, 3), B, np.float32), carray(_data(args, 4), 1, np.int32)[0]
     qwem_positive_gradient(W, centres, contexts, weights, threads, G, carray(_data(rets, 1), 2, np.float32))
+
+def _qwem_handler():
+    @cfunc(FFI_HANDLER, cache=True)
+    def qwem_handler(address):
+        frame = _frame(address)
+        if not _answer_metadata_query(frame): _qwem_body(_buffers(frame, 0), _buffers(frame, 1))
+        return 0
+    return qwem_handler
 
 def qwem_positive_step(W, # (V, d) float32 embeddings (tied)
                        centres, contexts, # (B,) int positive pairs
@@ -232,6 +257,6 @@ def qwem_positive_step(W, # (V, d) float32 embeddings (tied)
     contexts, weights = _check_rows("contexts", contexts, centres.shape[0]), jnp.asarray(weights, jnp.float32)
     if weights.shape != centres.shape: raise ValueError(f"weights must have shape {centres.shape}, got {weights.shape}")
     f32 = lambda s: jax.ShapeDtypeStruct(s, jnp.float32)
-    G, out = jax.ffi.ffi_call(_target("qwem_positive_gradient", _qwem_body), (f32(W.shape), f32((2,))))(
+    G, out = jax.ffi.ffi_call(_target("qwem_positive_gradient", _qwem_handler), (f32(W.shape), f32((2,))))(
         W, centres, contexts, weights, jnp.full((1,), threads, jnp.int32))
     return G, out[0], out[1]
