@@ -3,6 +3,7 @@
     python benchmarks/bench_train.py             # throughput, then time to quality of the "cpu" presets (~20 min on 2 cores)
     python benchmarks/bench_train.py --quick     # throughput only, fewer steps (~8 min)
     python benchmarks/bench_train.py --ttq-only --figure nbs/reproduced/time_to_quality.png
+    python benchmarks/bench_train.py --device gpu  # the "paper" presets on a GPU (pip install -e ".[dev,gpu]")
 
 Throughput: pairs per second, counted the same way for everyone, 1 + negative per positive pair. gensim's skip-gram
 trains, per epoch, every (centre, context) pair of its subsampled stream within a window drawn uniformly from 1..L on
@@ -12,8 +13,8 @@ gensim's formula to count them). Our steps take B positive pairs; a negative sha
 once for each positive whose loss term it enters; a step on whole windows (`windows=True`) counts its B/2L
 centres times the weighted pairs of an average window, T/N (the pairs gensim trains per centre in expectation, with
 the same weights); QWEM's exact negative term (a sum over all V^2 pairs) is counted
-as `negative` pairs per positive too, and its sampled Gram term (`negatives="gram"`: m = negative * B / V rows drawn,
-each paired with all V rows) is `negative` pairs per positive by construction. So a step counts B * (1 + negative) pairs, a windows step (B/2L)(T/N)(1 + negative). gensim's epochs and our steps are
+as `negative` pairs per positive too, and its sampled Gram term (`negatives="gram"`: m = n_neg * B / V rows drawn, each
+paired with all V rows; the cpu preset draws 100, n_neg = 20) is counted as `negative` pairs per positive as well. So a step counts B * (1 + negative) pairs, a windows step (B/2L)(T/N)(1 + negative). gensim's epochs and our steps are
 interleaved (gensim, ours, gensim, ...) and the medians over `--repeats` rounds are compared: this machine's speed
 varies up to 2x between minutes. Each of our steps is timed over consecutive steps for 10 s a round (3 s with --quick),
 all work of a step included, as gensim's pairs are counted over its whole epoch.
@@ -24,10 +25,16 @@ accuracy, for gensim's 5 epochs and our two presets, in the same run.
 Our XLA steps run on 2 forced CPU devices (XLA_FLAGS=--xla_force_host_platform_device_count=2, set below before JAX
 loads) so that data parallelism uses both cores, as gensim's 2 worker threads do; the compiled kernels
 (`kernel="numba"`, qwem.cpu_kernels) run on one device with 2 threads; `--devices 0` also times 1 device (1 thread).
+
+GPU (`--device gpu`): the "paper" presets (the paper's B, samplers and run lengths: 4M QWEM steps, 2M word2vec steps) are
+timed on the first GPU for `--gpu-seconds` each, at their learning rates, and their steps/s, pairs/s and the projected time
+of the paper's run lengths are printed beside the paper's figure: both trainers in 75 minutes on a GeForce GTX 1660.
 """
-import os
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
+import os, sys
+ON_GPU = "--device=gpu" in sys.argv or any(x == "--device" and y == "gpu" for x, y in zip(sys.argv, sys.argv[1:]))
+if not ON_GPU:   # read before JAX loads, so before argparse runs
+    os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import argparse, json, time
 import numpy as np
 import jax
@@ -35,10 +42,10 @@ import jax
 from qwem.corpus import default_corpus
 from qwem.counting import count_corpus
 from qwem.sampling import keep_probability, subsample_stream, window_weights
-from qwem.config import configure, model_config
+from qwem.config import configure, exact_negatives, model_config
 from qwem.step import PairSource, device_mesh, init_params, make_step, training_mesh
 from qwem.train import train
-from qwem.experiments import PRESETS, on_devices
+from qwem.experiments import PRESETS, on_devices, resolve_lr
 from qwem.benchmarks import analogy_accuracy, stream_sentences
 from jax.sharding import NamedSharding, PartitionSpec as P
 from _machine import cpu_model
@@ -80,22 +87,6 @@ def gensim_run(tokens, offsets, words, *, d, L, negative, sample, epochs, worker
     return seconds, marks, np.stack([m.wv[w] for w in words])
 
 
-def our_throughput(config, tokens, offsets, V, counts, *, steps):
-    "Pairs per second of our jitted step for a `TrainConfig` (compile excluded, median over timed steps)."
-    mesh = training_mesh(config); rep = NamedSharding(mesh, P())
-    data = PairSource(config, tokens, offsets, V, counts=counts, device=rep).data(0)
-    step, _ = make_step(config, mesh)
-    params = jax.device_put(init_params(jax.random.key(0), V, config), rep)
-    B, n_neg = config.B, config.n_neg
-    params, loss, _ = step(params, data, jax.random.key(1), 0.0); loss.block_until_ready()
-    ts = []
-    for s in range(steps):
-        t = time.perf_counter()
-        params, loss, _ = step(params, data, jax.random.key(s), 0.0); loss.block_until_ready()
-        ts.append(time.perf_counter() - t)
-    return B * (1 + n_neg) / float(np.median(ts))
-
-
 def time_to_quality(marks, target):
     "First training time at which the score reaches `target` (None if never)."
     return next((t for t, s in marks if s >= target), None)
@@ -115,8 +106,13 @@ def main():
     ap.add_argument("--repeats", type=int, default=3, help="interleaved repeats (gensim, ours, gensim, ...): medians are reported")
     ap.add_argument("--devices", type=int, default=2, help="devices (threads, for the compiled kernels) of our steps (0: both 1 and 2)")
     ap.add_argument("--only", default=None, help="time only the step variants whose name contains this text")
+    ap.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="gpu: time the 'paper' presets on the first GPU instead")
+    ap.add_argument("--gpu-seconds", type=float, default=20, help="--device gpu: seconds each preset's steps are timed")
     a = ap.parse_args()
     if a.parts: return parts(a)
+    if a.device == "gpu" and jax.default_backend() != "gpu":
+        raise SystemExit(f"--device gpu: JAX sees no GPU (backend {jax.default_backend()!r}): install the gpu extra, "
+                         'pip install -e ".[dev,gpu]", on a machine with an NVIDIA GPU and its driver')
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}; JAX devices: {jax.devices()}")
     ts = default_corpus(progress=False)
     tokens, offsets = ts.restrict(a.V)
@@ -124,6 +120,10 @@ def main():
     words = ts.vocab(a.V)
     counts = count_corpus(ts, a.V, a.L, progress=False)
     out = {"V": a.V, "d": a.d, "L": a.L, "negative": a.negative, "tokens": int(len(tokens)), "cpu": cpu_model(), "cores": os.cpu_count()}
+    if a.device == "gpu":
+        paper_presets(a, tokens, offsets, counts, out)
+        if a.json: json.dump(out, open(a.json, "w"), indent=1)
+        return
 
     out["parts"] = parts(a)
     if not a.ttq_only: throughput(a, tokens, offsets, words, counts, out)
@@ -132,6 +132,27 @@ def main():
         return
     time_to_quality_all(a, tokens, offsets, words, counts, out)
     if a.json: json.dump(out, open(a.json, "w"), indent=1)
+
+
+PAPER_MINUTES = 75   # the paper (App. A): word2vec and QWEM of Figure 3 "train in 75 minutes" on a GeForce GTX 1660
+
+
+def paper_presets(a, tokens, offsets, counts, out, models=("qwem", "sgns")):
+    "Steps/s, pairs/s and the projected time of the paper's run lengths for the 'paper' presets, on the first device."
+    device = jax.devices()[0]
+    print(f"device: {getattr(device, 'device_kind', device.platform)}; the paper: both trainers {PAPER_MINUTES} min on a GTX 1660")
+    total = 0.0
+    for model in models:
+        cfg = configure(resolve_lr(PRESETS[model]["paper"], counts), d=a.d, L=a.L, devices=1)
+        timed = Timed(cfg, tokens, offsets, a.V, counts, 1, cfg.n_neg, lr=float(cfg.lr))
+        pairs_s = timed(a.gpu_seconds)
+        steps_s = pairs_s / pairs_per_step(timed.config, timed.data, cfg.n_neg)
+        minutes = cfg.steps / steps_s / 60; total += minutes
+        print(f"  {model} 'paper' preset: {steps_s:,.0f} steps/s, {pairs_s / 1e6:.1f} M pairs/s; "
+              f"its {cfg.steps:,} steps would take {minutes:.1f} min")
+        out.setdefault("paper_presets", {})[model] = dict(device=str(getattr(device, "device_kind", device)), steps_per_second=steps_s,
+                                                          pairs_per_second=pairs_s, steps=cfg.steps, projected_minutes=minutes)
+    print(f"both: {total:.1f} min projected, against the paper's {PAPER_MINUTES} min on a GTX 1660 ({total / PAPER_MINUTES:.2f}x its time)")
 
 
 def parts(a, V=10_000, rows=200_000):
@@ -167,21 +188,23 @@ def step_variants(a):
         "QWEM, shared negatives, XLA": configure(qwem, **base, B=50_000, negatives="uniform", group=250, kernel="xla"),
         "QWEM, exact negatives, XLA": configure(qwem, **base, negatives="exact", kernel="xla"),
         "QWEM, exact negatives, compiled kernel": configure(qwem, **base, negatives="exact"),
-        "QWEM, sampled Gram negatives, XLA": configure(qwem, **base, negatives="gram", kernel="xla"),
-        "QWEM, sampled Gram negatives, compiled kernel (cpu preset)": configure(qwem, **base, negatives="gram"),
+        "QWEM, sampled Gram negatives (100 rows), XLA": configure(qwem, d=a.d, L=a.L, kernel="xla"),
+        "QWEM, sampled Gram negatives (25 rows), compiled kernel": configure(qwem, **base, negatives="gram"),
+        "QWEM, sampled Gram negatives (100 rows), compiled kernel (cpu preset)": configure(qwem, d=a.d, L=a.L),
     }
 
 
-def pairs_per_step(config, data):
-    "B (1 + n_neg); with whole windows, B/2L centres times the expected weighted pairs of one centre's window, T/N."
+def pairs_per_step(config, data, negative):
+    """B (1 + n_neg); with whole windows, B/2L centres times the expected weighted pairs of one centre's window, T/N; QWEM's exact
+    and Gram negative terms count `negative` (the benchmark's) per positive, whatever their n_neg (the Gram term's rows)."""
     positives = config.B / (2 * config.L) / float(data.index.scale) if config.windows else config.B
-    return positives * (1 + config.n_neg)
+    return positives * (1 + (negative if exact_negatives(config) else config.n_neg))
 
 
 class Timed:
     "One step variant, compiled once, timed over `steps` steps each time it is called."
-    def __init__(self, config, tokens, offsets, V, counts, devices):
-        self.config = configure(config, devices=devices)
+    def __init__(self, config, tokens, offsets, V, counts, devices, negative, lr=0.0):
+        self.config, self.negative, self.lr = configure(config, devices=devices), negative, lr
         mesh = training_mesh(self.config); rep = NamedSharding(mesh, P())
         self.data = PairSource(self.config, tokens, offsets, V, counts=counts, device=rep).data(0)
         self.step, _ = make_step(self.config, mesh)
@@ -190,22 +213,22 @@ class Timed:
         self(1)   # compile
 
     def __call__(self, seconds):
-        """Pairs per second (1 + n_neg per positive) over consecutive steps at lr = 0 for at least `seconds` (at least 3 steps), as
+        """Pairs per second (1 + n_neg per positive) over consecutive steps at `lr` (0 unless given) for at least `seconds` (at least 3 steps), as
         gensim's are counted over a whole epoch: a few steps alone would see only a moment of this shared machine's speed."""
         t, n = time.perf_counter(), 0
         while n < 3 or time.perf_counter() - t < seconds:
             self.k += 1; n += 1
-            self.params, loss, _ = self.step(self.params, self.data, jax.random.key(self.k), 0.0)
+            self.params, loss, _ = self.step(self.params, self.data, jax.random.key(self.k), self.lr)
             if n % 10 == 0: loss.block_until_ready()
         loss.block_until_ready()
-        return n * pairs_per_step(self.config, self.data) / (time.perf_counter() - t)
+        return n * pairs_per_step(self.config, self.data, self.negative) / (time.perf_counter() - t)
 
 
 def throughput(a, tokens, offsets, words, counts, out):
     "Interleaved repeats: gensim's epoch, then every step variant, `a.repeats` times; the ratio of medians to gensim's."
     pos, kept = gensim_positive_pairs(tokens, offsets, a.L, 1e-5)
     devices = [1, 2] if a.devices == 0 else [a.devices]
-    timed = {(name, dev): Timed(cfg, tokens, offsets, a.V, counts, dev) for name, cfg in step_variants(a).items() for dev in devices
+    timed = {(name, dev): Timed(cfg, tokens, offsets, a.V, counts, dev, a.negative) for name, cfg in step_variants(a).items() for dev in devices
              if not a.only or a.only in name}
     g, ours = [], {k: [] for k in timed}
     for r in range(a.repeats):

@@ -44,12 +44,13 @@ def _data(buffers, k): return _pointer(_words(buffers[k], 6)[3])
 def _dim(buffers, k, axis): return _words(_words(buffers[k], 6)[5], axis + 1)[axis]
 
 @njit(inline="always")
-def _frame(address): return carray(address, 15, dtype=np.int64)   # the handler's void* argument as int64 words
-
-@njit(inline="always")
-def _buffers(frame, kind): # kind 0: the arguments, 1: the results
-    "The int64 addresses of the call's argument (or result) XLA_FFI_Buffers."
-    return _words(frame[9], frame[7]) if kind == 0 else _words(frame[14], frame[12])
+def _handle(address, # the handler's void* argument, an XLA_FFI_CallFrame
+            body, # njit function body(args, rets): the int64 addresses of the argument and result XLA_FFI_Buffers
+           ):
+    "Answer XLA's metadata query, or call `body` on the call's buffers; 0 (NULL): no error."
+    frame = carray(address, 15, dtype=np.int64)
+    if not _answer_metadata_query(frame): body(_words(frame[9], frame[7]), _words(frame[14], frame[12]))
+    return 0
 
 FFI_HANDLER = types.int64(types.voidptr)   # XLA_FFI_Error* handler(XLA_FFI_CallFrame*), NULL (0) for no error
 
@@ -152,10 +153,7 @@ def _sgns_body(args, rets):
 def _sgns_handler():
     # defined on first use, from globals only (no closure), so numba's cache keeps it across processes
     @cfunc(FFI_HANDLER, cache=True)
-    def sgns_handler(address):
-        frame = _frame(address)
-        if not _answer_metadata_query(frame): _sgns_body(_buffers(frame, 0), _buffers(frame, 1))
-        return 0
+    def sgns_handler(address): return _handle(address, _sgns_body)
     return sgns_handler
 
 
@@ -240,10 +238,7 @@ def _qwem_body(args, rets):
 
 def _qwem_handler():
     @cfunc(FFI_HANDLER, cache=True)
-    def qwem_handler(address):
-        frame = _frame(address)
-        if not _answer_metadata_query(frame): _qwem_body(_buffers(frame, 0), _buffers(frame, 1))
-        return 0
+    def qwem_handler(address): return _handle(address, _qwem_body)
     return qwem_handler
 
 def qwem_positive_step(W, # (V, d) float32 embeddings (tied)

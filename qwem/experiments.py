@@ -50,7 +50,7 @@ def open_corpus(spec="default",                    # 'default', 'brown', a token
 
 # %% ../nbs/05a_experiments.ipynb #407b2f9e
 PRESETS = {
-    "qwem": {"cpu": model_config("qwem", B=50_000, n_neg=5, steps=1_400, lr=3.2e-5, schedule="step", sigma=1e-3,
+    "qwem": {"cpu": model_config("qwem", B=50_000, n_neg=20, steps=1_400, lr=3.2e-5, schedule="step", sigma=1e-3,
                                  positives="entries", negatives="gram", snapshot_steps=(0,), kernel="auto"),
              "paper": model_config("qwem", B=50_000, n_neg=1, steps=4_000_000, lr="paper", schedule="step", sigma=1e-12 / np.sqrt(200),
                                    positives="stream", negatives="unigram", snapshot_steps=(0,)),

@@ -299,8 +299,8 @@ def save_word2vec(path, # output file (written atomically)
     if W.ndim != 2 or W.shape[0] != len(words): raise ValueError(f"W has {W.shape[0]} rows but there are {len(words)} words")
     bad = [w for w in words if not w or any(c.isspace() for c in w)]
     if bad: raise ValueError(f"words must be non-empty and contain no whitespace, e.g. {bad[0]!r}")
+    row_format = " ".join(["%.9g"] * W.shape[1])   # one % per row: half the time of formatting each number alone
     def write(f):
         f.write(f"{W.shape[0]} {W.shape[1]}\n".encode())
-        for w, row in zip(words, W):
-            f.write((w + " " + " ".join(f"{x:.9g}" for x in row) + "\n").encode("utf-8"))
+        for w, row in zip(words, W.tolist()): f.write((w + " " + row_format % tuple(row) + "\n").encode("utf-8"))
     atomic_write(path, write)
