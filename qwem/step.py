@@ -190,10 +190,11 @@ def sample_batch(key, # jax PRNG key of the step
     if data.entries is not None: ci, cj = sample_entries(kp, data.entries, B)
     else: ci, cj = sample_positive(kp, data.index, B, orient=True)
     nj = alias_sample(kn, *data.neg, (B // group if group else B, n_neg))
-    if data.psi is None and data.pairs is None: return u32(ci), u32(cj), u32(nj)
+    if data.rho_i is None: return u32(ci), u32(cj), u32(nj)   # word2vec's reweighting: no per-pair weights
     if data.pairs is not None: look = partial(sparse_psi_lookup, data.pairs)
     else: look = lambda i, j: data.psi.reshape(-1).at[i * data.psi.shape[0] + j].get(mode="promise_in_bounds")
     ap = look(ci, cj) / B if data.entries is None else jnp.full((B,), data.entries.total / B, jnp.float32)
+    if n_neg == 0: return u32(ci), u32(cj), u32(nj), ap, jnp.zeros((B, 0), jnp.float32)   # exact negatives: Psi unread (may be absent)
     ig, ng = (ci.reshape(-1, group, 1), nj[:, None, :]) if group else (ci[:, None], nj)   # each centre with its negatives
     an = (look(ig, ng) * data.rho_i[ig] * data.rho_j[ng] / (n_neg * B)).reshape(B, n_neg)
     return u32(ci), u32(cj), u32(nj), ap, an

@@ -98,6 +98,17 @@ def _setting1_sparse(Pij, Pi, rw, device):
     w = Pij.data * plus
     return pairs, entry_index_csr(Pij.indptr, Pij.indices, w, device), np.bincount(rows, w, minlength=V) / w.sum()
 
+def _entries_dense(Pij, Pi, device):
+    """The entries sampler over the non-zeros of dense P_ij, weighted w_ij = P_ij Psi_ij with Psi rounded to float32 as in
+    `setting1_psi_table` (so the same weights, bit for bit, as that table gives, without building it), and the centre marginal."""
+    rows, cols = np.nonzero(Pij)
+    Pnz = Pij[rows, cols]
+    plus, minus = canonical_psi().rows(Pnz, Pi[rows] * Pi[cols])
+    if not np.array_equal(plus, minus): raise ValueError("Setting 1 needs Psi+ = Psi-")
+    w = Pnz * plus.astype(np.float32)                # P_ij Psi_ij in [0, 1]
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(Pi)))])
+    return entry_index_csr(ptr, cols, w, device), np.bincount(rows, w, minlength=len(Pi)) / w.sum()
+
 def setting1_data(index:PairIndex, # positive pairs of the stream
                   Pij, Pi, # (V, V) (dense or scipy.sparse), (V,) float64 from `pair_probabilities`
                   rw:Setting1, # how the pairs are drawn
@@ -107,11 +118,9 @@ def setting1_data(index:PairIndex, # positive pairs of the stream
     put = lambda a: jax.device_put(a, device)
     V, entries, pairs, psi = len(Pi), None, None, None
     if sp.issparse(Pij): pairs, entries, p = _setting1_sparse(Pij, Pi, rw, device)
-    elif rw.positives == "entries":
-        psi = setting1_psi_table(Pij, Pi)
-        w = Pij * psi                                 # P_ij Psi_ij in [0, 1]
-        entries = entry_index(w, device=device)      # q_ij = w_ij / Z: every positive pair weighs Z / B
-        p = w.sum(1) / w.sum()                       # marginal of the centre
+    elif rw.positives == "entries":               # q_ij = w_ij / Z: every positive pair weighs Z / B; p: marginal of the centre
+        entries, p = _entries_dense(Pij, Pi, device)
+        psi = None if rw.negatives in ("exact", "gram") else setting1_psi_table(Pij, Pi)   # those steps read no Psi: no V x V table
     else:
         psi, p = setting1_psi_table(Pij, Pi), Pij.sum(1)   # p: marginal of the positive pairs' centre
     lonely = np.flatnonzero((p == 0) & (Pi > 0))
@@ -146,11 +155,12 @@ def available_memory() -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 def setting1_dense_bytes(V:int, # vocabulary size
-                         rw:Setting1, # positives="entries" adds the weights P_ij Psi_ij
+                         rw:Setting1, # positives="entries" with negatives "exact" or "gram" reads no Psi: no table
                          host_copies:int=1, # copies of the float32 Psi table that the devices keep in host memory (CPU: one per device)
                         ) -> int: # bytes of host memory
-    "Host memory of Setting 1's dense V x V arrays: P_ij (float64), Psi (float32, and the devices' copies), the entries' weights (float64)."
-    return V * V * (8 + 4 * (1 + host_copies) + (8 if rw.positives == "entries" else 0))
+    "Host memory of Setting 1's dense V x V arrays: P_ij (float64) and, where the step reads it, Psi (float32, and the devices' copies)."
+    reads_psi = not (rw.positives == "entries" and rw.negatives in ("exact", "gram"))
+    return V * V * (8 + (4 * (1 + host_copies) if reads_psi else 0))
 
 def check_dense_fits(config:TrainConfig, # the run's settings (only Setting 1 holds V x V arrays)
                      V:int, # vocabulary size

@@ -177,7 +177,7 @@ def test_qwem_past_memory_fails_before_counting(monkeypatch, tmp_path):
     from qwem.experiments import train_corpus, preset
     monkeypatch.setattr(qwem.train_data, "available_memory", lambda: 2**30)           # a 1 GiB machine
     monkeypatch.setattr(qwem.experiments, "count_corpus", lambda *a, **k: pytest.fail("counted before the memory check"))
-    with pytest.raises(DenseTablesTooLarge, match=r"at V=10,000 they need at least .* 1.0 GiB are available.*about 6,000 fits.*sgns"):
+    with pytest.raises(DenseTablesTooLarge, match=r"at V=10,000 they need at least .* 1.0 GiB are available.*about 8,000 fits.*sgns"):
         train_corpus(preset("qwem", "test"), "brown", V=10_000, folder=tmp_path, progress=False)
     monkeypatch.setenv("QWEM_DENSE_MEMORY_CHECK", "0")
     with pytest.raises(pytest.fail.Exception, match="counted"):                  # the check can be turned off
