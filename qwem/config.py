@@ -27,6 +27,8 @@ class Setting1:
         if self.positives not in ("stream", "entries"): raise ValueError(f"positives must be 'stream' or 'entries', got {self.positives!r}")
         if self.negatives not in ("unigram", "uniform", "exact", "gram"):
             raise ValueError(f"negatives must be 'unigram', 'uniform', 'exact' or 'gram', got {self.negatives!r}")
+    @property
+    def sums_negatives(self) -> bool: return self.negatives in ("exact", "gram")   # the negative term over all pairs, not drawn per positive
 
 @dataclass(frozen=True)
 class Word2vecReweighting:
@@ -42,7 +44,7 @@ SCHEDULES = ("constant", "step", "linear", "ramp")
 
 def exact_negatives(c) -> bool:  # c: a TrainConfig (or anything with its fields)
     "Whether the negative term is the sum over all pairs (QWEM, `Setting1(negatives='exact')` or `'gram'`) rather than drawn per positive."
-    return getattr(c.reweighting, "negatives", None) in ("exact", "gram")
+    return getattr(c.reweighting, "sums_negatives", False)
 
 def gram_rows(c, # a TrainConfig (or anything with its fields)
               V:int, # vocabulary size

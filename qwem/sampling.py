@@ -14,7 +14,7 @@ from .target import acceptance_probability
 # %% auto #0
 __all__ = ['alias_table', 'alias_probabilities', 'alias_sample', 'window_weights', 'PairIndex', 'pair_index', 'sample_positive',
            'positive_distribution', 'window_pairs', 'sample_windows', 'EntryIndex', 'entry_index_csr', 'entry_index',
-           'sample_entries', 'keep_probability', 'subsample_stream']
+           'entry_index_nonzeros', 'sample_entries', 'keep_probability', 'subsample_stream']
 
 # %% ../nbs/04_sampling.ipynb #af2b92be
 def alias_table(p, # (n,) nonnegative weights, any scale
@@ -213,8 +213,15 @@ def entry_index(w, # (V, V) nonnegative float weights (e.g. P_ij / (P_ij + P_i P
     if not np.isfinite(w).all() or (w < 0).any(): raise ValueError("w must be finite and nonnegative")
     rows, cols = np.nonzero(w)
     if len(cols) == 0: raise ValueError("w has no nonzero entry: there is nothing to sample")
-    ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=w.shape[0]))])
-    return entry_index_csr(ptr, cols, w[rows, cols], device)
+    return entry_index_nonzeros(rows, cols, w[rows, cols], w.shape[0], device)
+
+def entry_index_nonzeros(rows, cols, # (nnz,) int row and column of each non-zero, row by row (as `np.nonzero` gives them)
+                         vals, # (nnz,) positive float weights w_ij of the non-zeros
+                         V:int, # number of rows
+                         device=None, # put the arrays on this device or sharding
+                        ) -> EntryIndex:
+    "`entry_index_csr` from the row and column of each non-zero, e.g. of a dense matrix whose zeros were never built."
+    return entry_index_csr(np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=V))]), cols, vals, device)
 
 # %% ../nbs/04_sampling.ipynb #f3d79070
 def sample_entries(key, # jax PRNG key

@@ -253,7 +253,7 @@ def make_step(config:TrainConfig, # loss, B, n_neg, group, windows, tied, chunk,
         raise ValueError(f"kernel='numba' runs on one CPU device whose {c.devices} threads share W (got {nd} {mesh.devices.flat[0].platform} "
                          "device(s)): use kernel='xla' on GPUs")
     if c.B % nd: raise ValueError(f"batch size B={c.B} must be divisible by the number of devices ({nd})")
-    exact, gram = exact_negatives(c), c.reweighting.kind == "setting1" and c.reweighting.negatives == "gram"
+    exact = exact_negatives(c); gram = exact and c.reweighting.negatives == "gram"
     n_neg = 0 if exact else c.n_neg
     chunk = c.group or _divisor(c.B // nd, max(1, c.chunk // (1 + n_neg)))
     if c.windows: n_neg = c.window_negatives or c.n_neg   # drawn per group of centres, each weighted n_neg / drawn

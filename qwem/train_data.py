@@ -106,8 +106,7 @@ def _entries_dense(Pij, Pi, device):
     plus, minus = canonical_psi().rows(Pnz, Pi[rows] * Pi[cols])
     if not np.array_equal(plus, minus): raise ValueError("Setting 1 needs Psi+ = Psi-")
     w = Pnz * plus.astype(np.float32)                # P_ij Psi_ij in [0, 1]
-    ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(Pi)))])
-    return entry_index_csr(ptr, cols, w, device), np.bincount(rows, w, minlength=len(Pi)) / w.sum()
+    return entry_index_nonzeros(rows, cols, w, len(Pi), device), np.bincount(rows, w, minlength=len(Pi)) / w.sum()
 
 def setting1_data(index:PairIndex, # positive pairs of the stream
                   Pij, Pi, # (V, V) (dense or scipy.sparse), (V,) float64 from `pair_probabilities`
@@ -120,7 +119,7 @@ def setting1_data(index:PairIndex, # positive pairs of the stream
     if sp.issparse(Pij): pairs, entries, p = _setting1_sparse(Pij, Pi, rw, device)
     elif rw.positives == "entries":               # q_ij = w_ij / Z: every positive pair weighs Z / B; p: marginal of the centre
         entries, p = _entries_dense(Pij, Pi, device)
-        psi = None if rw.negatives in ("exact", "gram") else setting1_psi_table(Pij, Pi)   # those steps read no Psi: no V x V table
+        psi = None if rw.sums_negatives else setting1_psi_table(Pij, Pi)   # those steps read no Psi: no V x V table
     else:
         psi, p = setting1_psi_table(Pij, Pi), Pij.sum(1)   # p: marginal of the positive pairs' centre
     lonely = np.flatnonzero((p == 0) & (Pi > 0))
@@ -159,7 +158,7 @@ def setting1_dense_bytes(V:int, # vocabulary size
                          host_copies:int=1, # copies of the float32 Psi table that the devices keep in host memory (CPU: one per device)
                         ) -> int: # bytes of host memory
     "Host memory of Setting 1's dense V x V arrays: P_ij (float64) and, where the step reads it, Psi (float32, and the devices' copies)."
-    reads_psi = not (rw.positives == "entries" and rw.negatives in ("exact", "gram"))
+    reads_psi = not (rw.positives == "entries" and rw.sums_negatives)
     return V * V * (8 + (4 * (1 + host_copies) if reads_psi else 0))
 
 def check_dense_fits(config:TrainConfig, # the run's settings (only Setting 1 holds V x V arrays)
