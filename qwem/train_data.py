@@ -49,7 +49,7 @@ def sparse_psi_lookup(s:SparsePsi, # from `setting1_data` on sparse pairs
 @dataclass
 class TrainData:
     "Device arrays read by a training step."
-    index: PairIndex              # positive pairs (see `pair_index`)
+    index: PairIndex | None       # positive pairs of the stream (see `pair_index`); None where they are drawn as entries
     neg: tuple                    # alias table (prob, alias) of the negative words (Setting 1: q; word2vec: unigram^(3/4))
     psi: jax.Array | None = None  # (V, V) float32 Setting 1's Psi; None under word2vec's reweighting
     rho_i: jax.Array | None = None  # (V,) float32 P_i / p_i, importance weight of a shared centre (Setting 1)
@@ -101,14 +101,14 @@ def _setting1_sparse(Pij, Pi, rw, device):
 def _entries_dense(Pij, Pi, device):
     """The entries sampler over the non-zeros of dense P_ij, weighted w_ij = P_ij Psi_ij with Psi rounded to float32 as in
     `setting1_psi_table` (so the same weights, bit for bit, as that table gives, without building it), and the centre marginal."""
-    rows, cols = np.nonzero(Pij)
-    Pnz = Pij[rows, cols]
+    ptr, cols, Pnz = dense_nonzeros(Pij)
+    rows = np.repeat(np.arange(len(Pi)), np.diff(ptr))
     plus, minus = canonical_psi().rows(Pnz, Pi[rows] * Pi[cols])
     if not np.array_equal(plus, minus): raise ValueError("Setting 1 needs Psi+ = Psi-")
     w = Pnz * plus.astype(np.float32)                # P_ij Psi_ij in [0, 1]
-    return entry_index_nonzeros(rows, cols, w, len(Pi), device), np.bincount(rows, w, minlength=len(Pi)) / w.sum()
+    return entry_index_csr(ptr, cols, w, device), np.bincount(rows, w, minlength=len(Pi)) / w.sum()
 
-def setting1_data(index:PairIndex, # positive pairs of the stream
+def setting1_data(index:PairIndex|None, # positive pairs of the stream (None with positives="entries")
                   Pij, Pi, # (V, V) (dense or scipy.sparse), (V,) float64 from `pair_probabilities`
                   rw:Setting1, # how the pairs are drawn
                   device=None, # device or sharding for the arrays
@@ -202,8 +202,8 @@ class PairSource:
                 raise ValueError(f"the counts were made with L={counts.L} but the trainer samples pairs with L={config.L}: count with the same window")
             sparse = sp.issparse(counts[0]) if isinstance(counts, tuple) else "Sparse" in type(counts).__name__   # e.g. SparseCooccurrenceCounts
             if not sparse: check_dense_fits(config, V, getattr(device, "addressable_devices", None))   # before any V x V array
-            index = pair_index(tokens, offsets, config.L, dynamic=config.dynamic_window, device=device)
-            self._data = setting1_data(index, *pair_probabilities(counts, V), rw, device)
+            index = None if rw.positives == "entries" else pair_index(tokens, offsets, config.L, dynamic=config.dynamic_window, device=device)
+            self._data = setting1_data(index, *pair_probabilities(counts, V), rw, device)   # entries are drawn from the counts: no stream index
         else:
             self.keep = keep_probability(self.unigram, rw.subsample)
             self._data = self._epoch_data(0)
