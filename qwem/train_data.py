@@ -5,6 +5,7 @@
 # %% ../nbs/04_train_data.ipynb #c596be97
 from __future__ import annotations
 from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 import os
 import numpy as np
 import scipy.sparse as sp
@@ -206,18 +207,28 @@ class PairSource:
             self._data = setting1_data(index, *pair_probabilities(counts, V), rw, device)   # entries are drawn from the counts: no stream index
         else:
             self.keep = keep_probability(self.unigram, rw.subsample)
-            self._data = self._epoch_data(0)
+            self._data, self.epoch, self._next = self._epoch_data(0), 0, None
             nk = np.asarray(self._data.index.n_k, np.float64)
             per_epoch = int(self._data.index.n_tokens) * 2 * config.L if config.windows else 2 * (window_weights(config.L, config.dynamic_window) * nk).sum()
             self.steps_per_epoch = max(1, int(round(per_epoch / config.B)))   # an epoch: every pair (windows: every centre) once on average
+            self._prefetch(1)
 
     def _epoch_data(self, e):
+        "Epoch e's subsampled stream, indexed on the device: the same for the same seed and e, however e was reached."
         tk, of = subsample_stream(self.tokens, self.offsets, self.keep, np.random.default_rng([self.config.seed, e]))
         index = pair_index(tk, of, self.config.L, dynamic=self.config.dynamic_window, pad_to=len(self.tokens), device=self.device)
-        self.epoch = e
         return word2vec_data(index, self.unigram, self.config.reweighting, self.device)
+
+    def _prefetch(self, e):
+        # numpy releases the GIL and the step's sampling leaves a core idle: epoch e is built while the steps of e - 1 run
+        if e * self.steps_per_epoch >= self.config.steps: self._next = None; return
+        self._pool = getattr(self, "_pool", None) or ThreadPoolExecutor(1, thread_name_prefix="qwem-epoch")
+        self._next = (e, self._pool.submit(self._epoch_data, e))
 
     def data(self, step:int) -> TrainData:
         "The data of step `step` (0-based)."
-        if self.steps_per_epoch and step // self.steps_per_epoch != self.epoch: self._data = self._epoch_data(step // self.steps_per_epoch)
+        if self.steps_per_epoch and step // self.steps_per_epoch != self.epoch:
+            e = step // self.steps_per_epoch
+            self._data = self._next[1].result() if self._next and self._next[0] == e else self._epoch_data(e)
+            self.epoch = e; self._prefetch(e + 1)
         return self._data
