@@ -36,7 +36,7 @@ class Psi:
         out = []
         for factors in (self.plus, self.minus):
             if out and len(factors) == len(self.plus) and all(f is g for f, g in zip(factors, self.plus)):
-                out.append(out[0]); break      # the same factors (Setting 1): computed once, not compared element by element
+                out.append(out[0]); break      # the same factor objects (Setting 1): Psi- is Psi+, computed once
             x = np.ones(P.shape)
             for f in factors: x = x * _factor_rows(f, P, PP, rows)
             out.append(x)

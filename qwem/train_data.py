@@ -207,7 +207,7 @@ class PairSource:
             self._data = setting1_data(index, *pair_probabilities(counts, V), rw, device)   # entries are drawn from the counts: no stream index
         else:
             self.keep = keep_probability(self.unigram, rw.subsample)
-            self._data, self.epoch, self._next = self._epoch_data(0), 0, None
+            self._data, self.epoch, self._pool = self._epoch_data(0), 0, ThreadPoolExecutor(1, thread_name_prefix="qwem-epoch")
             nk = np.asarray(self._data.index.n_k, np.float64)
             per_epoch = int(self._data.index.n_tokens) * 2 * config.L if config.windows else 2 * (window_weights(config.L, config.dynamic_window) * nk).sum()
             self.steps_per_epoch = max(1, int(round(per_epoch / config.B)))   # an epoch: every pair (windows: every centre) once on average
@@ -221,9 +221,7 @@ class PairSource:
 
     def _prefetch(self, e):
         # numpy releases the GIL and the step's sampling leaves a core idle: epoch e is built while the steps of e - 1 run
-        if e * self.steps_per_epoch >= self.config.steps: self._next = None; return
-        self._pool = getattr(self, "_pool", None) or ThreadPoolExecutor(1, thread_name_prefix="qwem-epoch")
-        self._next = (e, self._pool.submit(self._epoch_data, e))
+        self._next = (e, self._pool.submit(self._epoch_data, e)) if e * self.steps_per_epoch < self.config.steps else None
 
     def data(self, step:int) -> TrainData:
         "The data of step `step` (0-based)."
