@@ -4,6 +4,7 @@
     python benchmarks/bench_train.py --quick     # throughput only, fewer steps (~8 min)
     python benchmarks/bench_train.py --ttq-only --figure nbs/reproduced/time_to_quality.png
     python benchmarks/bench_train.py --device gpu  # the "paper" presets on a GPU (pip install -e ".[dev,gpu]")
+    python benchmarks/bench_train.py --device gpu --presets paper,cpu --corpus FOLDER --json nbs/reproduced/bench_gpu.json
 
 Throughput: pairs per second, counted the same way for everyone, 1 + negative per positive pair. gensim's skip-gram
 trains, per epoch, every (centre, context) pair of its subsampled stream within a window drawn uniformly from 1..L on
@@ -29,6 +30,8 @@ loads) so that data parallelism uses both cores, as gensim's 2 worker threads do
 GPU (`--device gpu`): the "paper" presets (the paper's B, samplers and run lengths: 4M QWEM steps, 2M word2vec steps) are
 timed on the first GPU for `--gpu-seconds` each, at their learning rates, and their steps/s, pairs/s and the projected time
 of the paper's run lengths are printed beside the paper's figure: both trainers in 75 minutes on a GeForce GTX 1660.
+`--presets paper,cpu` times our CPU presets there too; `--corpus FOLDER` reads a copy of the default corpus's folder (its
+manifest, tokens, offsets, words and counts) on a machine that cannot fetch the sources.
 """
 import os, sys
 ON_GPU = "--device=gpu" in sys.argv or any(x == "--device" and y == "gpu" for x, y in zip(sys.argv, sys.argv[1:]))
@@ -39,13 +42,12 @@ import argparse, json, time
 import numpy as np
 import jax
 
-from qwem.corpus import default_corpus
 from qwem.counting import count_corpus
 from qwem.sampling import keep_probability, subsample_stream, window_weights
 from qwem.config import configure, exact_negatives, model_config
 from qwem.step import PairSource, device_mesh, init_params, make_step, training_mesh
 from qwem.train import train
-from qwem.experiments import PRESETS, on_devices, resolve_lr
+from qwem.experiments import PRESETS, on_devices, open_corpus, resolve_lr
 from qwem.benchmarks import analogy_accuracy, stream_sentences
 from jax.sharding import NamedSharding, PartitionSpec as P
 from _machine import cpu_model
@@ -108,13 +110,16 @@ def main():
     ap.add_argument("--only", default=None, help="time only the step variants whose name contains this text")
     ap.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="gpu: time the 'paper' presets on the first GPU instead")
     ap.add_argument("--gpu-seconds", type=float, default=20, help="--device gpu: seconds each preset's steps are timed")
+    ap.add_argument("--presets", default="paper", help="--device gpu: the presets timed, comma-separated ('paper', 'cpu' or both)")
+    ap.add_argument("--corpus", default="default", help="'default', 'brown' or a token-stream folder (a copy of the default corpus's "
+                    "folder, for a machine that cannot fetch its sources)")
     a = ap.parse_args()
     if a.parts: return parts(a)
     if a.device == "gpu" and jax.default_backend() != "gpu":
         raise SystemExit(f"--device gpu: JAX sees no GPU (backend {jax.default_backend()!r}): install the gpu extra, "
                          'pip install -e ".[dev,gpu]", on a machine with an NVIDIA GPU and its driver')
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}; JAX devices: {jax.devices()}")
-    ts = default_corpus(progress=False)
+    ts = open_corpus(a.corpus, progress=False)
     tokens, offsets = ts.restrict(a.V)
     tokens, offsets = np.asarray(tokens), np.asarray(offsets)
     words = ts.vocab(a.V)
@@ -138,21 +143,26 @@ PAPER_MINUTES = 75   # the paper (App. A): word2vec and QWEM of Figure 3 "train 
 
 
 def paper_presets(a, tokens, offsets, counts, out, models=("qwem", "sgns")):
-    "Steps/s, pairs/s and the projected time of the paper's run lengths for the 'paper' presets, on the first device."
+    "Steps/s, pairs/s and the projected time of each preset's run length (the 'paper' presets by default), on the first device."
     device = jax.devices()[0]
-    print(f"device: {getattr(device, 'device_kind', device.platform)}; the paper: both trainers {PAPER_MINUTES} min on a GTX 1660")
-    total = 0.0
-    for model in models:
-        cfg = configure(resolve_lr(PRESETS[model]["paper"], counts), d=a.d, L=a.L, devices=1)
-        timed = Timed(cfg, tokens, offsets, a.V, counts, 1, cfg.n_neg, lr=float(cfg.lr))
-        pairs_s = timed(a.gpu_seconds)
-        steps_s = pairs_s / pairs_per_step(timed.config, timed.data, cfg.n_neg)
-        minutes = cfg.steps / steps_s / 60; total += minutes
-        print(f"  {model} 'paper' preset: {steps_s:,.0f} steps/s, {pairs_s / 1e6:.1f} M pairs/s; "
-              f"its {cfg.steps:,} steps would take {minutes:.1f} min")
-        out.setdefault("paper_presets", {})[model] = dict(device=str(getattr(device, "device_kind", device)), steps_per_second=steps_s,
-                                                          pairs_per_second=pairs_s, steps=cfg.steps, projected_minutes=minutes)
-    print(f"both: {total:.1f} min projected, against the paper's {PAPER_MINUTES} min on a GTX 1660 ({total / PAPER_MINUTES:.2f}x its time)")
+    kind = str(getattr(device, "device_kind", device.platform))
+    print(f"device: {kind}; the paper: both trainers {PAPER_MINUTES} min on a GTX 1660", flush=True)
+    for name in a.presets.split(","):
+        total = 0.0
+        for model in models:
+            cfg = configure(resolve_lr(PRESETS[model][name], counts), d=a.d, L=a.L, devices=1)
+            t = time.perf_counter()
+            timed = Timed(cfg, tokens, offsets, a.V, counts, 1, cfg.n_neg, lr=float(cfg.lr))
+            setup = time.perf_counter() - t
+            pairs_s = timed(a.gpu_seconds)
+            steps_s = pairs_s / pairs_per_step(timed.config, timed.data, cfg.n_neg)
+            minutes = cfg.steps / steps_s / 60; total += minutes
+            print(f"  {model} {name!r} preset: {steps_s:,.0f} steps/s, {pairs_s / 1e6:.1f} M pairs/s; its {cfg.steps:,} steps "
+                  f"would take {minutes:.1f} min (data and compile: {setup:.1f} s)", flush=True)
+            out.setdefault(f"{name}_presets", {})[model] = dict(device=kind, steps_per_second=steps_s, pairs_per_second=pairs_s,
+                                                               steps=cfg.steps, projected_minutes=minutes, setup_seconds=setup)
+        print(f"both {name!r} presets: {total:.1f} min projected" + (f", against the paper's {PAPER_MINUTES} min on a GTX 1660 "
+              f"({total / PAPER_MINUTES:.2f}x its time)" if name == "paper" else ""), flush=True)
 
 
 def parts(a, V=10_000, rows=200_000):

@@ -255,7 +255,8 @@ def make_step(config:TrainConfig, # loss, B, n_neg, group, windows, tied, chunk,
     if c.B % nd: raise ValueError(f"batch size B={c.B} must be divisible by the number of devices ({nd})")
     exact = exact_negatives(c); gram = exact and c.reweighting.negatives == "gram"
     n_neg = 0 if exact else c.n_neg
-    chunk = c.group or _divisor(c.B // nd, max(1, c.chunk // (1 + n_neg)))
+    launch_bound = mesh.devices.flat[0].platform != "cpu" and not c.inner_updates   # a GPU: the chunk loop's launches are the cost
+    chunk = c.group or (c.B // nd if launch_bound else _divisor(c.B // nd, max(1, c.chunk // (1 + n_neg))))
     if c.windows: n_neg = c.window_negatives or c.n_neg   # drawn per group of centres, each weighted n_neg / drawn
     local = (partial(_window_grads, loss=c.loss, tied=c.tied, group=c.group, neg_weight=c.n_neg / n_neg) if c.windows else
              partial(_local_grads, loss=c.loss, B=c.B, tied=c.tied, chunk=chunk, shared=bool(c.group), exact=exact))
