@@ -84,6 +84,18 @@ _AHEAD = 4   # positives: bring the rows of the positive this far ahead into cac
 def _prefetch_row(flat, row, d): # flat: a (V, d) matrix as one (V d,) view
     for t in range(0, d, 16): _prefetch(flat, row * d + t)   # 16 float32: one 64-byte cache line
 
+@njit(inline="always")
+def _pair_coefficients(gn, x, K, lr, scored):
+    "Scores to SGD coefficients: gn[k] <- -lr sigma(y_k) in place; returns lr sigma(-x), the pair's loss if `scored` (else 0), max |score|."
+    one, loss, m = np.float32(1), 0.0, abs(x)   # float32 constants: `1 + x` would make the update loops float64
+    for k in range(K):
+        y = gn[k]
+        gn[k] = -lr / (one + np.exp(-y))        # -lr d/dy log(1 + e^y)
+        if scored: loss += np.log1p(np.exp(y))
+        m = max(m, abs(y))
+    if scored: loss += np.log1p(np.exp(-x))
+    return lr / (one + np.exp(x)), loss, m      # -lr d/dx log(1 + e^-x)
+
 @njit(fastmath=True, error_model="numpy", cache=True)
 def _sgns_groups(W, C, centres, contexts, negatives, lr, loss_every, first, last):
     "Groups first..last-1 in turn, in place; returns the loss of every `loss_every`-th positive and its negatives, and max |x|."
@@ -93,7 +105,7 @@ def _sgns_groups(W, C, centres, contexts, negatives, lr, loss_every, first, last
     Wflat, Cflat = W.reshape(-1), C.reshape(-1)
     wn, un = np.empty((K, d), np.float32), np.empty((K, d), np.float32)
     wi, wj, ui, gn = np.empty(d, np.float32), np.empty(d, np.float32), np.empty(d, np.float32), np.empty(K, np.float32)
-    loss, m, one = 0.0, np.float32(0), np.float32(1)   # float32 constants: `1 + x` would make the update loops float64
+    loss, m = 0.0, np.float32(0)
     for g in range(first, last):
         for k in range(K): wn[k] = C[negatives[g, k]]
         un[:] = 0
@@ -103,16 +115,12 @@ def _sgns_groups(W, C, centres, contexts, negatives, lr, loss_every, first, last
             x = np.float32(0)
             for t in range(d):
                 wi[t] = W[i, t]; wj[t] = C[j, t]; x += wi[t] * wj[t]
-            scored = p % loss_every == 0         # the logs cost as much as the rest: the loss from a subset
             for k in range(K):                   # every score before any update: the exps do not wait on the updates
                 y = np.float32(0)
                 for t in range(d): y += wi[t] * wn[k, t]
-                gn[k] = -lr / (one + np.exp(-y))        # -lr d/dy log(1 + e^y)
-                if scored: loss += np.log1p(np.exp(y))
-                m = max(m, abs(y))
-            gp = lr / (one + np.exp(x))                 # -lr d/dx log(1 + e^-x)
-            if scored: loss += np.log1p(np.exp(-x))
-            m = max(m, abs(x))
+                gn[k] = y
+            gp, lp, mp = _pair_coefficients(gn, x, K, lr, p % loss_every == 0)   # the logs cost as much as the rest: the loss from a subset
+            loss += lp; m = max(m, mp)
             for t in range(d):
                 ui[t] = gp * wj[t]; C[j, t] = wj[t] + gp * wi[t]
             for k in range(K):
@@ -120,6 +128,40 @@ def _sgns_groups(W, C, centres, contexts, negatives, lr, loss_every, first, last
                     ui[t] += gn[k] * wn[k, t]; un[k, t] += gn[k] * wi[t]
             for t in range(d): W[i, t] += ui[t]
         for k in range(K):
+            for t in range(d): C[negatives[g, k], t] += un[k, t]
+    return loss, m
+
+@njit(fastmath=True, error_model="numpy", cache=True)
+def _sgns_groups5(W, C, centres, contexts, negatives, lr, loss_every, first, last):
+    "`_sgns_groups` for K = 5 (word2vec's default, the preset's): two passes over a positive's rows, the five negatives' terms unrolled."
+    B, n_groups, d = centres.shape[0], negatives.shape[0], W.shape[1]
+    G = B // n_groups
+    end = last * G
+    Wflat, Cflat = W.reshape(-1), C.reshape(-1)
+    wn, un = np.empty((5, d), np.float32), np.empty((5, d), np.float32)
+    n0, n1, n2, n3, n4, u0, u1, u2, u3, u4 = wn[0], wn[1], wn[2], wn[3], wn[4], un[0], un[1], un[2], un[3], un[4]
+    wi, wj, gn = np.empty(d, np.float32), np.empty(d, np.float32), np.empty(5, np.float32)
+    loss, m, zero = 0.0, np.float32(0), np.float32(0)
+    for g in range(first, last):
+        for k in range(5): wn[k] = C[negatives[g, k]]
+        un[:] = 0
+        for p in range(g * G, (g + 1) * G):
+            if p + _AHEAD < end: _prefetch_row(Wflat, centres[p + _AHEAD], d); _prefetch_row(Cflat, contexts[p + _AHEAD], d)
+            Wi, Cj = W[centres[p]], C[contexts[p]]
+            x = y0 = y1 = y2 = y3 = y4 = zero
+            for t in range(d):                   # the six scores in one pass, each in its own register
+                a = Wi[t]; wi[t] = a; b = Cj[t]; wj[t] = b
+                x += a * b; y0 += a * n0[t]; y1 += a * n1[t]; y2 += a * n2[t]; y3 += a * n3[t]; y4 += a * n4[t]
+            gn[0], gn[1], gn[2], gn[3], gn[4] = y0, y1, y2, y3, y4
+            gp, lp, mp = _pair_coefficients(gn, x, 5, lr, p % loss_every == 0)
+            loss += lp; m = max(m, mp)
+            g0, g1, g2, g3, g4 = gn[0], gn[1], gn[2], gn[3], gn[4]
+            for t in range(d):                   # every update in one pass
+                a = wi[t]; b = wj[t]
+                Cj[t] = b + gp * a
+                Wi[t] = a + (gp * b + g0 * n0[t] + g1 * n1[t] + g2 * n2[t] + g3 * n3[t] + g4 * n4[t])
+                u0[t] += g0 * a; u1[t] += g1 * a; u2[t] += g2 * a; u3[t] += g3 * a; u4[t] += g4 * a
+        for k in range(5):
             for t in range(d): C[negatives[g, k], t] += un[k, t]
     return loss, m
 
@@ -134,10 +176,12 @@ def sgns_shared_updates(W, # (V, d) float32 word vectors, updated in place
                         out, # (2,) float32: the loss summed over all pairs, max |x|
                        ):
     "word2vec's shared-negative SGD in place: `threads` blocks of groups in parallel (Hogwild), positives in turn."
-    n_groups = negatives.shape[0]
+    n_groups, five = negatives.shape[0], negatives.shape[1] == 5
     losses, maxima = np.zeros(threads), np.zeros(threads, np.float32)
     for t in prange(threads):
-        losses[t], maxima[t] = _sgns_groups(W, C, centres, contexts, negatives, lr, loss_every, t * n_groups // threads, (t + 1) * n_groups // threads)
+        first, last = t * n_groups // threads, (t + 1) * n_groups // threads
+        if five: losses[t], maxima[t] = _sgns_groups5(W, C, centres, contexts, negatives, lr, loss_every, first, last)
+        else: losses[t], maxima[t] = _sgns_groups(W, C, centres, contexts, negatives, lr, loss_every, first, last)
     out[0], out[1] = losses.sum() * loss_every, maxima.max()
 
 # %% ../nbs/04_cpu_kernels.ipynb #59a85f3f
